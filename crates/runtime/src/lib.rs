@@ -1,1 +1,55 @@
-//! runtime
+//! berth's runtime: an OCI runtime [`Spec`](oci_spec::runtime::Spec) plus the
+//! rootfs mounts in, a running process out.
+//!
+//! The engine talks to this crate only through an OCI bundle (a directory
+//! holding `config.json`) and the [`Runtime`] trait. The one implementation,
+//! [`Libcontainer`], drives youki's libcontainer. Everything that needs raw
+//! syscalls or `unsafe` for running a container lives here.
+//!
+//! **Fork safety:** [`Runtime::create`] clones processes; call it only from a
+//! single-threaded process.
+
+pub mod attach;
+pub mod defaults;
+mod error;
+mod executor;
+mod libcontainer_rt;
+pub mod mount;
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+pub use error::{Error, Result};
+pub use libcontainer_rt::{Libcontainer, Task};
+
+/// Annotation that asks for berth's small init at pid 1 (`--init`).
+pub const ANNOTATION_INIT: &str = "io.berth.init";
+
+/// Where a new task's stdio comes from.
+#[derive(Debug, Default)]
+pub struct TaskIo {
+    /// Stdin for the process; `None` inherits the caller's.
+    pub stdin: Option<OwnedFd>,
+    /// Stdout for the process; `None` inherits the caller's.
+    pub stdout: Option<OwnedFd>,
+    /// Stderr for the process; `None` inherits the caller's.
+    pub stderr: Option<OwnedFd>,
+    /// With a terminal: the unix socket path on which the pty master arrives.
+    pub console_socket: Option<std::path::PathBuf>,
+}
+
+/// An OCI runtime: turns a bundle into a task and controls it.
+///
+/// A container is a record kept by the engine; a task is its running process.
+pub trait Runtime {
+    /// Creates the task from `bundle/config.json`: namespaces, cgroup,
+    /// mounts and pivot_root done, the process waiting to exec.
+    fn create(&self, id: &str, bundle: &Path, io: TaskIo) -> Result<Task>;
+    /// Lets the created task exec its command.
+    fn start(&self, task: &mut Task) -> Result<()>;
+    /// Sends `signal` to the task's pid 1.
+    fn kill(&self, id: &str, signal: i32) -> Result<()>;
+    /// Removes the task's runtime state and cgroup, killing it if needed.
+    /// Deleting a task that does not exist is not an error.
+    fn delete(&self, id: &str) -> Result<()>;
+}

@@ -1,0 +1,137 @@
+//! The [`Runtime`] backed by youki's libcontainer.
+
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::signal::Signal as LcSignal;
+use libcontainer::syscall::syscall::SyscallType;
+
+use crate::executor::{parse_exec_error, BerthExecutor, ExecProblem};
+use crate::{Error, Result, Runtime, TaskIo};
+
+/// A created task: the container's process, waiting for or past `start`.
+#[derive(Debug)]
+pub struct Task {
+    container: Container,
+}
+
+impl Task {
+    /// The host pid of the task's pid 1.
+    pub fn pid(&self) -> i32 {
+        self.container.pid().map(|p| p.as_raw()).unwrap_or(0)
+    }
+}
+
+/// Runs containers with libcontainer, keeping its state under `state_root`.
+#[derive(Debug, Clone)]
+pub struct Libcontainer {
+    state_root: PathBuf,
+}
+
+impl Libcontainer {
+    /// A runtime whose per-task state lives in `state_root` (under the runroot).
+    pub fn new(state_root: impl Into<PathBuf>) -> Self {
+        Self {
+            state_root: state_root.into(),
+        }
+    }
+
+    fn load(&self, id: &str) -> Option<Container> {
+        let dir = self.state_root.join(id);
+        if !dir.exists() {
+            return None;
+        }
+        Container::load(dir).ok()
+    }
+}
+
+/// The whole chain of an error's messages, joined.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn create_error(e: &libcontainer::error::LibcontainerError) -> Error {
+    let msg = chain(e);
+    match parse_exec_error(&msg) {
+        Some(ExecProblem::NotFoundInPath(c)) => Error::CommandNotFound(c),
+        Some(ExecProblem::NoSuchFile(c)) => Error::NoSuchFile(c),
+        Some(ExecProblem::NotExecutable(c)) => Error::NotExecutable(c),
+        None => Error::Create(msg),
+    }
+}
+
+impl Runtime for Libcontainer {
+    fn create(&self, id: &str, bundle: &Path, io: TaskIo) -> Result<Task> {
+        std::fs::create_dir_all(&self.state_root)
+            .map_err(|e| Error::sys(format!("creating {}", self.state_root.display()), e))?;
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|e| create_error(&e))?
+            .with_executor(BerthExecutor)
+            .with_console_socket(io.console_socket.as_ref());
+        if let Some(fd) = io.stdin {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = io.stdout {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = io.stderr {
+            b = b.with_stderr(fd);
+        }
+        let container = b
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| {
+                // libcontainer leaves its state dir behind on a failed build.
+                let _ = self.delete(id);
+                create_error(&e)
+            })?;
+        Ok(Task { container })
+    }
+
+    fn start(&self, task: &mut Task) -> Result<()> {
+        task.container.start().map_err(|e| Error::Op {
+            op: "start",
+            msg: chain(&e),
+        })
+    }
+
+    fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        let mut c = self.load(id).ok_or_else(|| Error::Op {
+            op: "kill",
+            msg: format!("container {id} has no task"),
+        })?;
+        let sig = LcSignal::try_from(signal).map_err(|e| Error::Op {
+            op: "kill",
+            msg: e.to_string(),
+        })?;
+        c.kill(sig, false).map_err(|e| Error::Op {
+            op: "kill",
+            msg: chain(&e),
+        })
+    }
+
+    fn delete(&self, id: &str) -> Result<()> {
+        let dir = self.state_root.join(id);
+        if let Some(mut c) = self.load(id) {
+            if let Err(e) = c.delete(true) {
+                tracing::warn!(id, error = %chain(&e), "libcontainer delete failed");
+            }
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| Error::sys(format!("removing {}", dir.display()), e))?;
+        }
+        Ok(())
+    }
+}
