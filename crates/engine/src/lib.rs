@@ -1,2 +1,708 @@
 #![forbid(unsafe_code)]
-//! Engine.
+//! berth's engine: container records, names, lifecycle, and the OCI spec each
+//! container runs with. It talks to the runtime only through a bundle
+//! (`config.json` + a mounted rootfs) and the [`berth_runtime::Runtime`] trait.
+//!
+//! State lives in one JSON file per container under `ROOT/containers/ID/`,
+//! runtime state under `RUNROOT`. Names are reserved atomically by creating
+//! `ROOT/names/NAME` exclusively, so two commands at once can never give one
+//! name to two containers.
+
+pub mod envfile;
+mod error;
+pub mod names;
+pub mod opts;
+pub mod record;
+pub mod spec;
+pub mod user;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_image::Store;
+use berth_runtime::{Libcontainer, Runtime, TaskIo};
+use chrono::{SecondsFormat, Utc};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+pub use error::{Error, Result};
+use record::{Config, Container, HostConfig, State, Status, Ulimit};
+
+/// What `create`/`run` asks for, after the CLI parsed its flags.
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    /// The image reference or id as typed.
+    pub image: String,
+    /// `--name`.
+    pub name: Option<String>,
+    /// The command after the image.
+    pub cmd: Vec<String>,
+    /// `--entrypoint` (an empty string clears the image's).
+    pub entrypoint: Option<String>,
+    /// `-e`/`--env-file`, already resolved to `K=V`.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// Whether stdout/stderr are attached (`run` without `-d`).
+    pub attach: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--init`.
+    pub init: bool,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--security-opt`.
+    pub security_opt: Vec<String>,
+    /// `--ulimit`.
+    pub ulimits: Vec<Ulimit>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--network` (`none` or `host` for now).
+    pub network: String,
+    /// `--read-only`.
+    pub read_only: bool,
+}
+
+/// The engine over one root and runroot.
+#[derive(Debug)]
+pub struct Engine {
+    root: PathBuf,
+    runroot: PathBuf,
+    images: Store,
+    runtime: Libcontainer,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Reads `rel` inside `root` without following anything out of it.
+fn read_in_root(root: &Path, rel: &str) -> Option<String> {
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let fd = rustix::fs::openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    std::io::read_to_string(std::fs::File::from(fd)).ok()
+}
+
+/// The start time (clock ticks since boot) of `pid`, or `None` when it is
+/// gone or a zombie.
+pub fn pid_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+fn random_id() -> String {
+    loop {
+        let bytes: [u8; 32] = rand::random();
+        let id = hex::encode(bytes);
+        // Docker never hands out an id whose short form is all digits.
+        if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
+            return id;
+        }
+    }
+}
+
+fn resolv_conf(network: &str) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if network == "host" {
+        return host;
+    }
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") {
+            let ip = words.next().unwrap_or("");
+            if ip.starts_with("127.") || ip == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+impl Engine {
+    /// Opens (creating if needed) the state under `root` and `runroot`.
+    pub fn open(root: impl Into<PathBuf>, runroot: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let runroot = runroot.into();
+        for d in [
+            root.join("containers"),
+            root.join("names"),
+            runroot.join("containers"),
+        ] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        let images = Store::open(&root)?;
+        let runtime = Libcontainer::new(runroot.join("runtime"));
+        Ok(Self {
+            root,
+            runroot,
+            images,
+            runtime,
+        })
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &Store {
+        &self.images
+    }
+
+    /// The berth root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    fn bundle(&self, id: &str) -> PathBuf {
+        self.runroot.join("containers").join(id)
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("container.json")
+    }
+
+    /// Every container id on disk.
+    fn ids(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("containers");
+        let rd = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        Ok(rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect())
+    }
+
+    /// Resolves a full id, a name, or a unique id prefix to a container id.
+    pub fn resolve(&self, reference: &str) -> Result<String> {
+        let r = reference.strip_prefix('/').unwrap_or(reference);
+        if r.len() == 64 && self.record_path(r).exists() {
+            return Ok(r.to_string());
+        }
+        if names::is_valid(r) {
+            if let Ok(id) = std::fs::read_to_string(self.root.join("names").join(r)) {
+                if self.record_path(id.trim()).exists() {
+                    return Ok(id.trim().to_string());
+                }
+            }
+        }
+        if !r.is_empty() && r.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let matches: Vec<String> = self
+                .ids()?
+                .into_iter()
+                .filter(|id| id.starts_with(r))
+                .collect();
+            match matches.len() {
+                1 => return Ok(matches.into_iter().next().unwrap_or_default()),
+                0 => {}
+                _ => return Err(Error::Ambiguous(reference.to_string())),
+            }
+        }
+        Err(Error::NoSuchContainer(reference.to_string()))
+    }
+
+    /// Loads a container by reference, noticing a task that died unseen.
+    pub fn get(&self, reference: &str) -> Result<Container> {
+        let id = self.resolve(reference)?;
+        self.load(&id)
+    }
+
+    fn load(&self, id: &str) -> Result<Container> {
+        let path = self.record_path(id);
+        let mut c = match Container::load(&path) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoSuchContainer(id.to_string()))
+            }
+            other => other?,
+        };
+        if c.state.running
+            && (c.state.pid_start.is_none() || pid_start_time(c.state.pid) != c.state.pid_start)
+        {
+            self.repair(&mut c);
+        }
+        Ok(c)
+    }
+
+    /// A container recorded as running whose process is gone (its `berth`
+    /// was killed): record it as exited and release what it held.
+    fn repair(&self, c: &mut Container) {
+        tracing::info!(id = %c.id, "container's process is gone; cleaning up");
+        self.teardown(&c.id);
+        c.state.running = false;
+        c.state.status = Status::Exited;
+        c.state.exit_code = 137;
+        c.state.pid = 0;
+        c.state.pid_start = None;
+        c.state.finished_at = now();
+        let _ = c.save(&self.record_path(&c.id));
+    }
+
+    /// All containers, newest first.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            match self.load(&id) {
+                Ok(c) => out.push(c),
+                Err(Error::NoSuchContainer(_)) => {}
+                Err(e) => tracing::warn!(%id, error = %e, "skipping unreadable container"),
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let path = self.root.join("names").join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => f
+                .write_all(id.as_bytes())
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_to_string(&path).unwrap_or_default();
+                let other = other.trim().to_string();
+                if !other.is_empty() && !self.record_path(&other).exists() {
+                    // Left by a crashed create: take it over.
+                    std::fs::remove_file(&path)
+                        .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+                    return self.reserve_name(name, id);
+                }
+                Err(Error::NameInUse {
+                    name: name.to_string(),
+                    id: other,
+                })
+            }
+            Err(e) => Err(Error::io(format!("creating {}", path.display()), e)),
+        }
+    }
+
+    /// Creates a container record (`docker create`).
+    pub fn create(&self, o: &CreateOptions) -> Result<Container> {
+        let image = self.images.get(&o.image)?;
+        let ic = self.images.config(&image.id)?;
+
+        let entrypoint: Option<Vec<String>> = match &o.entrypoint {
+            Some(e) if e.is_empty() => None,
+            Some(e) => Some(vec![e.clone()]),
+            None => ic.entrypoint.clone().filter(|v| !v.is_empty()),
+        };
+        let cmd: Option<Vec<String>> = if !o.cmd.is_empty() {
+            Some(o.cmd.clone())
+        } else if o.entrypoint.is_some() {
+            None
+        } else {
+            ic.cmd.clone().filter(|v| !v.is_empty())
+        };
+        let mut argv: Vec<String> = entrypoint.clone().unwrap_or_default();
+        argv.extend(cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(Error::NoCommand);
+        }
+        if let Some(n) = &o.name {
+            if !names::is_valid(n) {
+                return Err(Error::InvalidName(n.clone()));
+            }
+        }
+        for opt in &o.security_opt {
+            opts::parse_security_opt(opt).map_err(Error::Invalid)?;
+        }
+        if !matches!(o.network.as_str(), "none" | "host" | "default" | "") {
+            return Err(Error::Invalid(format!("network {} not found", o.network)));
+        }
+
+        let id = random_id();
+        let name = match &o.name {
+            Some(n) => {
+                let n = n.trim_start_matches('/').to_string();
+                self.reserve_name(&n, &id)?;
+                n
+            }
+            None => {
+                let mut retry = 0;
+                loop {
+                    let n = names::generate(retry);
+                    match self.reserve_name(&n, &id) {
+                        Ok(()) => break n,
+                        Err(Error::NameInUse { .. }) if retry < 10 => retry += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+
+        let res = self.write_new(o, &id, &name, &image.id, &ic, entrypoint, cmd, argv);
+        if res.is_err() {
+            let _ = std::fs::remove_dir_all(self.dir(&id));
+            let _ = std::fs::remove_file(self.root.join("names").join(&name));
+        }
+        res
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_new(
+        &self,
+        o: &CreateOptions,
+        id: &str,
+        name: &str,
+        image_id: &str,
+        ic: &berth_image::ImageConfig,
+        entrypoint: Option<Vec<String>>,
+        cmd: Option<Vec<String>>,
+        argv: Vec<String>,
+    ) -> Result<Container> {
+        let dir = self.dir(id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let network = if o.network.is_empty() || o.network == "default" {
+            "none".to_string()
+        } else {
+            o.network.clone()
+        };
+        let hostname = match (&o.hostname, network.as_str()) {
+            (Some(h), _) => h.clone(),
+            (None, "host") => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            (None, _) => id[..12].to_string(),
+        };
+        let hosts = if network == "host" {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS.to_string())
+        } else {
+            HOSTS.to_string()
+        };
+        let files = [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", hosts),
+            ("resolv.conf", resolv_conf(&network)),
+        ];
+        for (f, content) in &files {
+            std::fs::write(dir.join(f), content)
+                .map_err(|e| Error::io(format!("writing {f}"), e))?;
+        }
+        let mut env = ic.env.clone();
+        env = envfile::merge_env(&env, &o.env);
+        let mut labels = ic.labels.clone();
+        labels.extend(o.labels.clone());
+        let c = Container {
+            id: id.to_string(),
+            created: Utc::now(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            state: State::default(),
+            image: image_id.to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            log_path: String::new(),
+            name: format!("/{name}"),
+            restart_count: 0,
+            driver: "overlay2".into(),
+            platform: "linux".into(),
+            host_config: HostConfig {
+                network_mode: network,
+                auto_remove: o.auto_remove,
+                privileged: o.privileged,
+                cap_add: (!o.cap_add.is_empty()).then(|| o.cap_add.clone()),
+                cap_drop: (!o.cap_drop.is_empty()).then(|| o.cap_drop.clone()),
+                security_opt: (!o.security_opt.is_empty()).then(|| o.security_opt.clone()),
+                ulimits: (!o.ulimits.is_empty()).then(|| o.ulimits.clone()),
+                init: o.init.then_some(true),
+                readonly_rootfs: o.read_only,
+                seccomp_profile: None,
+            },
+            config: Config {
+                hostname,
+                domainname: String::new(),
+                user: o.user.clone().unwrap_or_else(|| ic.user.clone()),
+                attach_stdin: o.interactive,
+                attach_stdout: o.attach,
+                attach_stderr: o.attach,
+                tty: o.tty,
+                open_stdin: o.interactive,
+                stdin_once: o.interactive,
+                env,
+                cmd,
+                image: o.image.clone(),
+                volumes: None,
+                working_dir: o.workdir.clone().unwrap_or_else(|| ic.working_dir.clone()),
+                entrypoint,
+                on_build: None,
+                labels,
+                stop_signal: ic.stop_signal.clone(),
+            },
+        };
+        c.save(&self.record_path(id))?;
+        Ok(c)
+    }
+
+    /// Releases what a task held: runtime state and cgroup, rootfs mount,
+    /// bundle. Safe to call twice and on a container that never ran.
+    fn teardown(&self, id: &str) {
+        if let Err(e) = self.runtime.delete(id) {
+            tracing::warn!(id, error = %e, "deleting the task");
+        }
+        let bundle = self.bundle(id);
+        let rootfs = bundle.join("rootfs");
+        if let Err(e) = berth_runtime::mount::unmount(&rootfs) {
+            tracing::warn!(id, error = %e, "unmounting the rootfs");
+        }
+        if bundle.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&bundle) {
+                tracing::warn!(id, error = %e, "removing the bundle");
+            }
+        }
+    }
+
+    /// Mounts the rootfs and writes the bundle; returns the bundle dir.
+    fn prepare(&self, c: &Container) -> Result<PathBuf> {
+        let dir = self.dir(&c.id);
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        let bundle = self.bundle(&c.id);
+        let rootfs = bundle.join("rootfs");
+        for d in [&upper, &work, &rootfs] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        let mounts = self.images.rootfs_mounts(&c.image, &upper, &work)?;
+        berth_runtime::mount::mount_rootfs(&mounts, &rootfs)?;
+        let passwd = read_in_root(&rootfs, "/etc/passwd");
+        let group = read_in_root(&rootfs, "/etc/group");
+        let user = user::resolve_user(&c.config.user, passwd.as_deref(), group.as_deref())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let etc = spec::EtcFiles {
+            hostname: &dir.join("hostname"),
+            hosts: &dir.join("hosts"),
+            resolv_conf: &dir.join("resolv.conf"),
+        };
+        let spec = spec::build(c, &user, &etc)?;
+        let bytes = serde_json::to_vec(&spec).map_err(|e| Error::Corrupt {
+            path: "config.json".into(),
+            source: e,
+        })?;
+        std::fs::write(bundle.join("config.json"), bytes)
+            .map_err(|e| Error::io("writing config.json", e))?;
+        Ok(bundle)
+    }
+
+    /// Starts the container and stays attached until it exits (`run`
+    /// without `-d`, `start -a`). Returns docker's exit code.
+    ///
+    /// Clones processes: call only from a single-threaded process.
+    pub fn start_attached(&self, reference: &str, interactive: bool) -> Result<i32> {
+        let mut c = self.get(reference)?;
+        if c.state.running {
+            return Err(Error::BadState {
+                id: c.id.clone(),
+                status: "running".into(),
+                what: "already started".into(),
+            });
+        }
+        let id = c.id.clone();
+        let res = self.run_task(&mut c, interactive);
+        self.teardown(&id);
+        match &res {
+            Ok(code) => {
+                c.state.exit_code = *code;
+            }
+            Err(e) => {
+                c.state.exit_code = match e.kind() {
+                    berth_kind::ErrorKind::CommandNotFound => 127,
+                    berth_kind::ErrorKind::NotExecutable => 126,
+                    _ => 128,
+                };
+                c.state.error = e.to_string();
+            }
+        }
+        c.state.running = false;
+        c.state.pid = 0;
+        c.state.pid_start = None;
+        if c.state.started_at != record::ZERO_TIME {
+            c.state.status = Status::Exited;
+            c.state.finished_at = now();
+        }
+        if c.host_config.auto_remove {
+            self.destroy(&c);
+        } else if self.record_path(&id).exists() {
+            // Not if a concurrent `rm -f` already took it away.
+            c.save(&self.record_path(&id))?;
+        }
+        res
+    }
+
+    fn run_task(&self, c: &mut Container, interactive: bool) -> Result<i32> {
+        let bundle = self.prepare(c)?;
+        let mut io = TaskIo::default();
+        if !interactive {
+            let null =
+                std::fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
+            io.stdin = Some(null.into());
+        }
+        let listener = if c.config.tty {
+            let sock = bundle.join("console.sock");
+            let l = std::os::unix::net::UnixListener::bind(&sock)
+                .map_err(|e| Error::io("binding the console socket", e))?;
+            io.console_socket = Some(sock);
+            Some(l)
+        } else {
+            None
+        };
+        let mut task = self.runtime.create(&c.id, &bundle, io)?;
+        let master = match &listener {
+            Some(l) => Some(berth_runtime::attach::receive_pty_master(l)?),
+            None => None,
+        };
+        let _signals = berth_runtime::attach::SignalGuard::block()?;
+        let pid = task.pid();
+        c.state.pid = pid;
+        c.state.pid_start = pid_start_time(pid);
+        c.state.running = true;
+        c.state.status = Status::Running;
+        c.state.started_at = now();
+        c.save(&self.record_path(&c.id))?;
+        self.runtime.start(&mut task)?;
+        Ok(berth_runtime::attach::wait_attached(
+            pid,
+            master,
+            interactive,
+        )?)
+    }
+
+    /// Removes everything of a container: task, mounts, dirs, name.
+    fn destroy(&self, c: &Container) {
+        self.teardown(&c.id);
+        let dir = self.dir(&c.id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(id = %c.id, error = %e, "removing container dir");
+            }
+        }
+        let name = self.root.join("names").join(c.short_name());
+        if std::fs::read_to_string(&name).is_ok_and(|s| s.trim() == c.id) {
+            let _ = std::fs::remove_file(name);
+        }
+    }
+
+    /// `docker rm [-f]`.
+    pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        let c = self.get(reference)?;
+        if c.state.running {
+            if !force {
+                return Err(Error::RemoveRunning {
+                    name: c.short_name().to_string(),
+                });
+            }
+            let _ = self.runtime.kill(&c.id, 9);
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(c.state.pid)
+                    .ok_or(Error::Invalid("bad pid".into()))?,
+                rustix::process::Signal::KILL,
+            );
+            for _ in 0..500 {
+                if pid_start_time(c.state.pid) != c.state.pid_start {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        self.destroy(&c);
+        Ok(())
+    }
+
+    /// Ids of containers that use `image_id`.
+    pub fn image_users(&self, image_id: &str) -> Vec<Container> {
+        self.list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.image == image_id)
+            .collect()
+    }
+
+    /// Bytes written by the container (its upper dir).
+    pub fn size_rw(&self, id: &str) -> u64 {
+        fn du(p: &Path) -> u64 {
+            let Ok(rd) = std::fs::read_dir(p) else {
+                return 0;
+            };
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => du(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        du(&self.dir(id).join("upper"))
+    }
+
+    /// `docker inspect` of a container.
+    pub fn inspect(&self, c: &Container) -> serde_json::Value {
+        let mut v = serde_json::to_value(c).unwrap_or_default();
+        let dir = self.dir(&c.id);
+        v["GraphDriver"] = serde_json::json!({
+            "Name": "overlay2",
+            "Data": {
+                "MergedDir": self.bundle(&c.id).join("rootfs"),
+                "UpperDir": dir.join("upper"),
+                "WorkDir": dir.join("work"),
+            }
+        });
+        v["Mounts"] = serde_json::json!([]);
+        v["NetworkSettings"] = serde_json::json!({"Networks": {}});
+        if let Some(o) = v.as_object_mut() {
+            if let Some(s) = o.get_mut("State").and_then(|s| s.as_object_mut()) {
+                s.remove("BerthPidStart");
+            }
+        }
+        v
+    }
+}

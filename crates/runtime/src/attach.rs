@@ -76,7 +76,10 @@ pub fn receive_pty_master(listener: &UnixListener) -> Result<OwnedFd> {
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .map_err(|e| Error::sys("receiving the pty master", e))?;
-    for c in msg.cmsgs().map_err(|e| Error::sys("reading the pty message", e))? {
+    for c in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("reading the pty message", e))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
                 // SAFETY: the kernel just installed `fd` in our table through
@@ -118,7 +121,8 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(self.fd, rustix::termios::OptionalActions::Now, &self.saved);
+        let _ =
+            rustix::termios::tcsetattr(self.fd, rustix::termios::OptionalActions::Now, &self.saved);
     }
 }
 
@@ -134,8 +138,11 @@ fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
 /// be blocked with a [`SignalGuard`]. Returns docker's exit code.
 pub fn wait_attached(pid: i32, master: Option<OwnedFd>, interactive: bool) -> Result<i32> {
     let pid = Pid::from_raw(pid);
-    let sfd = SignalFd::with_flags(&handled_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| Error::sys("creating a signalfd", e))?;
+    let sfd = SignalFd::with_flags(
+        &handled_set(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| Error::sys("creating a signalfd", e))?;
     // The task may have exited before the signals were blocked.
     if let Ok(st) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
         if let Some(code) = exit_code(st) {

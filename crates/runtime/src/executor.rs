@@ -121,8 +121,8 @@ impl Executor for BerthExecutor {
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         let args = spec_args(spec).ok_or(ExecutorError::InvalidArg)?;
-        let path = lookup(&args[0], &spec_path_var(spec))
-            .map_err(|p| ExecutorError::Other(encode(&p)))?;
+        let path =
+            lookup(&args[0], &spec_path_var(spec)).map_err(|p| ExecutorError::Other(encode(&p)))?;
         let path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| ExecutorError::InvalidArg)?;
         let argv: Vec<CString> = args
@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn lookup_finds_in_path_and_reports_problems() {
-        assert_eq!(lookup("sh", "/nonexistent:/bin").unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(
+            lookup("sh", "/nonexistent:/bin").unwrap(),
+            PathBuf::from("/bin/sh")
+        );
         assert_eq!(
             lookup("no-such-cmd-x", "/bin"),
             Err(ExecProblem::NotFoundInPath("no-such-cmd-x".into()))
@@ -207,7 +210,10 @@ mod tests {
             lookup("/etc/passwd", "/bin"),
             Err(ExecProblem::NotExecutable("/etc/passwd".into()))
         );
-        assert_eq!(lookup("/etc", "/bin"), Err(ExecProblem::NotExecutable("/etc".into())));
+        assert_eq!(
+            lookup("/etc", "/bin"),
+            Err(ExecProblem::NotExecutable("/etc".into()))
+        );
     }
 
     #[test]

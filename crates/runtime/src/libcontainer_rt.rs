@@ -125,7 +125,7 @@ impl Runtime for Libcontainer {
         let dir = self.state_root.join(id);
         if let Some(mut c) = self.load(id) {
             if let Err(e) = c.delete(true) {
-                tracing::warn!(id, error = %chain(&e), "libcontainer delete failed");
+                tracing::debug!(id, error = %chain(&e), "libcontainer delete failed");
             }
         }
         if dir.exists() {

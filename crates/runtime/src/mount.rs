@@ -30,12 +30,17 @@ pub fn mount_rootfs(mounts: &[Mount], target: &Path) -> Result<()> {
             target: target.display().to_string(),
             source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
         })?;
-        rustix::mount::mount(source.as_os_str(), target, typ, flags, Some(data.as_c_str())).map_err(
-            |e| Error::Mount {
-                target: target.display().to_string(),
-                source: e.into(),
-            },
-        )?;
+        rustix::mount::mount(
+            source.as_os_str(),
+            target,
+            typ,
+            flags,
+            Some(data.as_c_str()),
+        )
+        .map_err(|e| Error::Mount {
+            target: target.display().to_string(),
+            source: e.into(),
+        })?;
     }
     Ok(())
 }

@@ -1,0 +1,813 @@
+//! Container commands: run, create, start, ps, rm, inspect, prune, info.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use berth_engine::record::{Container, Status, Ulimit};
+use berth_engine::{CreateOptions, Engine};
+use berth_kind::ErrorKind;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::{format, run_code, units, Cli, CmdResult, Failure, InspectArgs, PruneArgs};
+
+/// Flags of `run` and `create`.
+#[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables
+    #[arg(short, long = "env", value_name = "list")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Ulimit options
+    #[arg(long, value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Set meta data on a container
+    #[arg(short, long, value_name = "list")]
+    pub label: Vec<String>,
+    /// Connect a container to a network (none, host)
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Image
+    pub image: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Flags of `start`.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `ps`.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long, default_value_t = -1)]
+    pub last: i64,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Flags of `rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+fn host_env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn create_options(a: &RunArgs) -> Result<CreateOptions, Failure> {
+    let bad = |m: String| Failure::new(125, m);
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let content =
+            std::fs::read_to_string(f).map_err(|e| bad(format!("open {f}: {}", io_msg(&e))))?;
+        env.extend(
+            berth_engine::envfile::parse_env_file(&content, &host_env)
+                .map_err(|e| bad(e.to_string()))?,
+        );
+    }
+    for e in &a.env {
+        env.extend(berth_engine::envfile::parse_env_flag(e, &host_env));
+    }
+    let mut ulimits = Vec::new();
+    for u in &a.ulimit {
+        let (name, soft, hard) = berth_engine::opts::parse_ulimit(u).map_err(|e| {
+            bad(format!(
+                "invalid argument \"{u}\" for \"--ulimit\" flag: {e}"
+            ))
+        })?;
+        let name = name.trim_start_matches("RLIMIT_").to_lowercase();
+        ulimits.push(Ulimit { name, soft, hard });
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(CreateOptions {
+        image: a.image.clone(),
+        name: a.name.clone(),
+        cmd: a.command.clone(),
+        entrypoint: a.entrypoint.clone(),
+        env,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        attach: !a.detach,
+        auto_remove: a.rm,
+        init: a.init,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        security_opt: a.security_opt.clone(),
+        ulimits,
+        labels,
+        network: a.network.clone(),
+        read_only: a.read_only,
+    })
+}
+
+fn io_msg(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn create_container(e: &Engine, a: &RunArgs) -> Result<Container, Failure> {
+    let o = create_options(a)?;
+    e.create(&o).map_err(|err| {
+        if let berth_engine::Error::Image(ie) = &err {
+            if ie.kind() == ErrorKind::NotFound {
+                eprintln!("Unable to find image '{}' locally", familiar(&a.image));
+            }
+        }
+        Failure::new(run_code(err.kind()), err.to_string())
+    })
+}
+
+/// `busybox` → `busybox:latest`, as docker prints it.
+fn familiar(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || image.contains('@') || image.starts_with("sha256:") {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+/// `docker create`.
+pub fn create(e: &Engine, a: &RunArgs) -> CmdResult {
+    let c = create_container(e, a)?;
+    println!("{}", c.id);
+    Ok(0)
+}
+
+/// `docker run`.
+pub fn run(e: &Engine, cli: &Cli, a: &RunArgs) -> CmdResult {
+    let c = create_container(e, a)?;
+    if a.detach {
+        start_detached(e, cli, &c)?;
+        println!("{}", c.id);
+        return Ok(0);
+    }
+    match e.start_attached(&c.id, a.interactive) {
+        Ok(code) => Ok(u8::try_from(code).unwrap_or(255)),
+        Err(err) => {
+            // A container that never started leaves nothing behind.
+            if e.get(&c.id)
+                .is_ok_and(|c| c.state.started_at == berth_engine::record::ZERO_TIME)
+            {
+                let _ = e.remove(&c.id, true);
+            }
+            Err(Failure::new(run_code(err.kind()), err.to_string()))
+        }
+    }
+}
+
+/// Starts `c` under a monitor process (`berth __monitor ID`) that outlives
+/// this command, and waits until the task runs or fails to start.
+fn start_detached(e: &Engine, cli: &Cli, c: &Container) -> Result<(), Failure> {
+    let exe = std::env::current_exe().map_err(|err| Failure::new(125, err.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root")
+        .arg(&cli.root)
+        .arg("--runroot")
+        .arg(&cli.runroot)
+        .arg("--log-level")
+        .arg(&cli.log_level)
+        .arg("__monitor")
+        .arg(&c.id)
+        .stdin(std::process::Stdio::null());
+    // Until container logs land, a detached container's output and the
+    // monitor's own messages go to one plain file beside the record.
+    let log = e.root().join("containers").join(&c.id).join("console.log");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|err| Failure::new(125, format!("opening {}: {err}", log.display())))?;
+    let f2 = f
+        .try_clone()
+        .map_err(|err| Failure::new(125, err.to_string()))?;
+    cmd.stdout(f).stderr(f2);
+    let mut child = cmd
+        .spawn()
+        .map_err(|err| Failure::new(125, format!("starting the monitor: {err}")))?;
+    for _ in 0..3000 {
+        let cur = match e.get(&c.id) {
+            Ok(cur) => cur,
+            // Removed already (a failed --rm start, or a quick --rm exit).
+            Err(_) => return Ok(()),
+        };
+        if cur.state.running || cur.state.status == Status::Exited || !cur.state.error.is_empty() {
+            if !cur.state.error.is_empty()
+                && !cur.state.running
+                && cur.state.status != Status::Exited
+            {
+                let code = match cur.state.exit_code {
+                    127 => 127,
+                    126 => 126,
+                    _ => 125,
+                };
+                return Err(Failure::new(code, cur.state.error));
+            }
+            return Ok(());
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            let cur = e.get(&c.id).ok();
+            if let Some(cur) = cur.filter(|c| !c.state.error.is_empty()) {
+                return Err(Failure::new(125, cur.state.error));
+            }
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// The hidden monitor: runs the task detached until it exits.
+pub fn monitor(e: &Engine, id: &str) -> CmdResult {
+    // A session of its own: no terminal signal reaches the monitor.
+    let _ = rustix::process::setsid();
+    match e.start_attached(id, false) {
+        Ok(_) => Ok(0),
+        Err(err) => Err(Failure::new(run_code(err.kind()), err.to_string())),
+    }
+}
+
+/// `docker start`.
+pub fn start(e: &Engine, cli: &Cli, a: &StartArgs) -> CmdResult {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            return Err(Failure::new(
+                1,
+                "you cannot start and attach multiple containers at once",
+            ));
+        }
+        return match e.start_attached(&a.containers[0], a.interactive) {
+            Ok(code) => Ok(u8::try_from(code).unwrap_or(255)),
+            Err(err) => Err(Failure::new(run_code(err.kind()), err.to_string())),
+        };
+    }
+    let mut failed = false;
+    for name in &a.containers {
+        let res = e.get(name).map_err(Failure::from).and_then(|c| {
+            if c.state.running {
+                Ok(())
+            } else {
+                start_detached(e, cli, &c)
+            }
+        });
+        match res {
+            Ok(()) => println!("{name}"),
+            Err(f) => {
+                eprintln!("Error response from daemon: {}", f.msg);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(Failure::new(
+            1,
+            "failed to start containers: ".to_string() + &a.containers.join(", "),
+        ))
+    } else {
+        Ok(0)
+    }
+}
+
+/// Go's strconv.Quote, enough for commands.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Docker's Ellipsis: at most `max` chars, the last one `…` when cut.
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Docker's STATUS column.
+pub fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running | Status::Restarting => {
+            let since = parse_time(&c.state.started_at).unwrap_or_else(Utc::now);
+            format!("Up {}", units::human_duration(duration_since(since)))
+        }
+        Status::Paused => {
+            let since = parse_time(&c.state.started_at).unwrap_or_else(Utc::now);
+            format!(
+                "Up {} (Paused)",
+                units::human_duration(duration_since(since))
+            )
+        }
+        Status::Exited => {
+            let at = parse_time(&c.state.finished_at).unwrap_or_else(Utc::now);
+            format!("Exited ({}) {}", c.state.exit_code, units::since(at))
+        }
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn duration_since(t: DateTime<Utc>) -> std::time::Duration {
+    (Utc::now() - t).to_std().unwrap_or_default()
+}
+
+fn ps_row(e: &Engine, c: &Container, a: &PsArgs) -> Value {
+    let cmd = c.command().join(" ");
+    let cmd = if a.no_trunc { cmd } else { ellipsis(&cmd, 20) };
+    let labels: Vec<String> = c
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let size = if a.size {
+        let rw = e.size_rw(&c.id);
+        let virt = e.images().get(&c.image).map(|i| i.size).unwrap_or(0) + rw;
+        format!(
+            "{} (virtual {})",
+            units::human_size(rw),
+            units::human_size(virt)
+        )
+    } else {
+        String::new()
+    };
+    json!({
+        "ID": if a.no_trunc { c.id.clone() } else { c.short_id().to_string() },
+        "Image": c.config.image,
+        "Command": go_quote(&cmd),
+        "CreatedAt": c.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
+        "RunningFor": units::since(c.created),
+        "Ports": "",
+        "State": c.state.status.as_str(),
+        "Status": status_text(c),
+        "Size": size,
+        "Names": c.short_name(),
+        "Labels": labels.join(","),
+        "Mounts": "",
+        "Networks": if c.host_config.network_mode == "none" { "none" } else { c.host_config.network_mode.as_str() },
+        "LocalVolumes": "0",
+    })
+}
+
+const PS_HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+];
+
+/// A parsed `--filter key=value` set: same key ORs, different keys AND.
+pub struct Filters(pub BTreeMap<String, Vec<String>>);
+
+impl Filters {
+    /// Parses filters, refusing keys not in `allowed`.
+    pub fn parse(raw: &[String], allowed: &[&str]) -> Result<Self, Failure> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in raw {
+            let (k, v) = f.split_once('=').ok_or_else(|| {
+                Failure::new(125, format!("invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"))
+            })?;
+            let k = k.trim().to_lowercase();
+            if !allowed.contains(&k.as_str()) {
+                return Err(Failure::new(1, format!("invalid filter '{k}'")));
+            }
+            m.entry(k).or_default().push(v.to_string());
+        }
+        Ok(Self(m))
+    }
+
+    /// Values for `key`, if that filter was given.
+    pub fn get(&self, key: &str) -> Option<&Vec<String>> {
+        self.0.get(key)
+    }
+}
+
+/// `label=k` / `label=k=v` against a label map.
+pub fn label_matches(labels: &BTreeMap<String, String>, want: &str) -> bool {
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(want),
+    }
+}
+
+fn ps_filter(e: &Engine, c: &Container, f: &Filters) -> Result<bool, Failure> {
+    if let Some(v) = f.get("id") {
+        if !v.iter().any(|p| c.id.starts_with(p.as_str())) {
+            return Ok(false);
+        }
+    }
+    if let Some(v) = f.get("name") {
+        if !v
+            .iter()
+            .any(|p| c.short_name().contains(p.trim_start_matches('/')))
+        {
+            return Ok(false);
+        }
+    }
+    if let Some(v) = f.get("status") {
+        for s in v {
+            if ![
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ]
+            .contains(&s.as_str())
+            {
+                return Err(Failure::new(1, format!("invalid filter 'status={s}'")));
+            }
+        }
+        if !v.iter().any(|s| s == c.state.status.as_str()) {
+            return Ok(false);
+        }
+    }
+    if let Some(v) = f.get("exited") {
+        let mut any = false;
+        for s in v {
+            let code: i32 = s
+                .parse()
+                .map_err(|_| Failure::new(1, format!("invalid filter 'exited={s}'")))?;
+            any |= c.state.status == Status::Exited && c.state.exit_code == code;
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    if let Some(v) = f.get("ancestor") {
+        let ok = v
+            .iter()
+            .any(|a| a == &c.config.image || e.images().get(a).is_ok_and(|img| img.id == c.image));
+        if !ok {
+            return Ok(false);
+        }
+    }
+    if let Some(v) = f.get("label") {
+        if !v.iter().all(|l| label_matches(&c.config.labels, l)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `docker ps`.
+pub fn ps(e: &Engine, a: &PsArgs) -> CmdResult {
+    let filters = Filters::parse(
+        &a.filter,
+        &["id", "name", "status", "ancestor", "exited", "label"],
+    )?;
+    let mut list = e.list()?;
+    let last = if a.latest { 1 } else { a.last };
+    let all =
+        a.all || last > 0 || filters.get("status").is_some() || filters.get("exited").is_some();
+    if !all {
+        list.retain(|c| c.state.running);
+    }
+    let mut kept = Vec::new();
+    for c in list {
+        if ps_filter(e, &c, &filters)? {
+            kept.push(c);
+        }
+    }
+    if last > 0 {
+        kept.truncate(last as usize);
+    }
+    if a.quiet {
+        for c in &kept {
+            println!("{}", if a.no_trunc { &c.id } else { c.short_id() });
+        }
+        return Ok(0);
+    }
+    let mut fmt = match a.format.as_deref() {
+        None | Some("") | Some("table") => {
+            "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".to_string()
+        }
+        Some(f) => f.to_string(),
+    };
+    if a.size && a.format.is_none() {
+        fmt.push_str("\t{{.Size}}");
+    }
+    let rows: Vec<Value> = kept.iter().map(|c| ps_row(e, c, a)).collect();
+    print!("{}", format::render_list(&fmt, PS_HEADERS, &rows)?);
+    Ok(0)
+}
+
+/// `docker rm`.
+pub fn rm(e: &Engine, a: &RmArgs) -> CmdResult {
+    let mut failed = false;
+    for name in &a.containers {
+        match e.remove(name, a.force) {
+            Ok(()) => println!("{name}"),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// The inspect value of a container, with sizes when asked.
+pub fn inspect_value(e: &Engine, c: &Container, size: bool) -> Value {
+    let mut v = e.inspect(c);
+    if size {
+        let rw = e.size_rw(&c.id);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(rw + e.images().get(&c.image).map(|i| i.size).unwrap_or(0));
+    }
+    v
+}
+
+/// `docker container inspect`.
+pub fn inspect(e: &Engine, a: &InspectArgs) -> CmdResult {
+    let mut out = Vec::new();
+    let mut err = None;
+    for n in &a.names {
+        match e.get(n) {
+            Ok(c) => out.push(inspect_value(e, &c, a.size)),
+            Err(x) => err = Some(x),
+        }
+    }
+    crate::print_inspect(&out, a.format.as_deref())?;
+    match err {
+        Some(x) => Err(x.into()),
+        None => Ok(0),
+    }
+}
+
+/// Asks docker's prune question on the terminal; EOF means no.
+pub fn confirm(warning: &str) -> bool {
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+/// `docker container prune`.
+pub fn prune(e: &Engine, a: &PruneArgs) -> CmdResult {
+    if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(0);
+    }
+    let filters = Filters::parse(&a.filter, &["label", "until"])?;
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0u64;
+    for c in e.list()? {
+        if c.state.running {
+            continue;
+        }
+        if let Some(v) = filters.get("label") {
+            if !v.iter().all(|l| label_matches(&c.config.labels, l)) {
+                continue;
+            }
+        }
+        let size = e.size_rw(&c.id);
+        if e.remove(&c.id, false).is_ok() {
+            reclaimed += size;
+            deleted.push(c.id);
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in &deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", units::human_size(reclaimed));
+    Ok(0)
+}
+
+fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// `docker info`.
+pub fn info(e: &Engine, cli: &Cli, fmt: Option<&str>) -> CmdResult {
+    let list = e.list()?;
+    let running = list.iter().filter(|c| c.state.running).count();
+    let paused = list
+        .iter()
+        .filter(|c| c.state.status == Status::Paused)
+        .count();
+    let images = e.images().list().map(|l| l.len()).unwrap_or(0);
+    let uts = rustix::system::uname();
+    let v = json!({
+        "Containers": list.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": list.len() - running - paused,
+        "Images": images,
+        "Driver": "overlay2",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "KernelVersion": uts.release().to_string_lossy(),
+        "OperatingSystem": os_name(),
+        "OSType": "linux",
+        "Architecture": "x86_64",
+        "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "DockerRootDir": cli.root,
+        "RunRoot": cli.runroot,
+        "Name": uts.nodename().to_string_lossy(),
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+    });
+    if let Some(f) = fmt {
+        print!("{}", format::render_one(f, &v)?);
+        return Ok(0);
+    }
+    println!("Client: berth {}", env!("CARGO_PKG_VERSION"));
+    println!();
+    println!("Server:");
+    println!(" Containers: {}", list.len());
+    println!("  Running: {running}");
+    println!("  Paused: {paused}");
+    println!("  Stopped: {}", list.len() - running - paused);
+    println!(" Images: {images}");
+    println!(" Server Version: {}", env!("CARGO_PKG_VERSION"));
+    println!(" Storage Driver: overlay2");
+    println!(" Cgroup Driver: cgroupfs");
+    println!(" Cgroup Version: {}", cgroup_version());
+    println!(" Security Options:\n  seccomp\n   Profile: builtin");
+    println!(" Kernel Version: {}", uts.release().to_string_lossy());
+    println!(" Operating System: {}", os_name());
+    println!(" OSType: linux");
+    println!(" Architecture: x86_64");
+    println!(" Name: {}", uts.nodename().to_string_lossy());
+    println!(" Docker Root Dir: {}", cli.root.display());
+    println!(" Run Root: {}", cli.runroot.display());
+    Ok(0)
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_column_like_docker() {
+        assert_eq!(go_quote(&ellipsis("echo hello", 20)), "\"echo hello\"");
+        assert_eq!(
+            go_quote(&ellipsis("sh -c 'while true; do echo; done'", 20)),
+            "\"sh -c 'while true; …\""
+        );
+        assert_eq!(go_quote("a\"b"), "\"a\\\"b\"");
+    }
+
+    #[test]
+    fn familiar_names() {
+        assert_eq!(familiar("busybox"), "busybox:latest");
+        assert_eq!(familiar("busybox:1"), "busybox:1");
+        assert_eq!(familiar("localhost:5000/x"), "localhost:5000/x:latest");
+    }
+}
