@@ -181,7 +181,7 @@ pub fn images(e: &Engine, a: &ImagesArgs) -> CmdResult {
         &["dangling", "reference", "before", "since", "label"],
     )?;
     let mut list = e.images().list()?;
-    list.sort_by(|x, y| y.created.cmp(&x.created));
+    list.sort_by_key(|i| std::cmp::Reverse(i.created));
     let bound = |key: &str| -> Result<Option<Image>, Failure> {
         match filters.get(key).and_then(|v| v.last()) {
             Some(r) => Ok(Some(e.images().get(r)?)),
@@ -354,9 +354,7 @@ pub fn history(e: &Engine, a: &HistoryArgs) -> CmdResult {
     let entries = e.images().history(&a.image)?;
     if a.quiet {
         for h in &entries {
-            let id = if a.no_trunc {
-                h.id.clone()
-            } else if h.id == "<missing>" {
+            let id = if a.no_trunc || h.id == "<missing>" {
                 h.id.clone()
             } else {
                 short_id(&h.id)

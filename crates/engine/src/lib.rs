@@ -292,7 +292,7 @@ impl Engine {
                 Err(e) => tracing::warn!(%id, error = %e, "skipping unreadable container"),
             }
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|c| std::cmp::Reverse(c.created));
         Ok(out)
     }
 

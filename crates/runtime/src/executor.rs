@@ -27,9 +27,47 @@ pub(crate) enum ExecProblem {
     NotExecutable(String),
 }
 
-/// berth's executor for libcontainer.
+/// A precompiled seccomp filter for the init to load just before exec, and
+/// the capabilities it kept only to be able to load it.
 #[derive(Clone, Debug)]
-pub(crate) struct BerthExecutor;
+pub(crate) struct SeccompLoad {
+    pub bpf: std::sync::Arc<Vec<u8>>,
+    pub extra_caps: Vec<caps::Capability>,
+}
+
+/// berth's executor for libcontainer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BerthExecutor {
+    pub seccomp: Option<SeccompLoad>,
+}
+
+impl SeccompLoad {
+    /// Loads the filter, then gives up the capabilities that were kept for
+    /// it: raise them in the effective set, drop them from the bounding set
+    /// (CAP_SETPCAP is dropped last), load, then drop them from the
+    /// effective and permitted sets.
+    fn apply(&self) -> Result<(), ExecutorError> {
+        use caps::{CapSet, Capability};
+        let e = |what: &str, err: &dyn std::fmt::Display| {
+            ExecutorError::Other(format!("seccomp: {what}: {err}"))
+        };
+        for c in &self.extra_caps {
+            caps::raise(None, CapSet::Effective, *c).map_err(|x| e("raising a capability", &x))?;
+        }
+        let mut order = self.extra_caps.clone();
+        order.sort_by_key(|c| *c == Capability::CAP_SETPCAP);
+        for c in &order {
+            caps::drop(None, CapSet::Bounding, *c)
+                .map_err(|x| e("dropping a bounding capability", &x))?;
+        }
+        crate::seccomp::load_bpf(&self.bpf).map_err(|x| e("loading the filter", &x))?;
+        for c in &self.extra_caps {
+            caps::drop(None, CapSet::Effective, *c).map_err(|x| e("dropping a capability", &x))?;
+            caps::drop(None, CapSet::Permitted, *c).map_err(|x| e("dropping a capability", &x))?;
+        }
+        Ok(())
+    }
+}
 
 fn spec_args(spec: &Spec) -> Option<&Vec<String>> {
     spec.process().as_ref().and_then(|p| p.args().as_ref())
@@ -93,7 +131,7 @@ pub(crate) fn parse_exec_error(msg: &str) -> Option<ExecProblem> {
     let (code, cmd) = rest.split_once(':')?;
     // The message may be wrapped by libcontainer; the command ends at the
     // end of our own text, which is the end of the line we produced.
-    let cmd = cmd.trim_end_matches(|c| c == ')' || c == '"').to_string();
+    let cmd = cmd.trim_end_matches([')', '"']).to_string();
     Some(match code {
         "path" => ExecProblem::NotFoundInPath(cmd),
         "nofile" => ExecProblem::NoSuchFile(cmd),
@@ -129,6 +167,9 @@ impl Executor for BerthExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
             .collect::<Result<_, _>>()?;
+        if let Some(s) = &self.seccomp {
+            s.apply()?;
+        }
         if wants_init(spec) {
             run_init(&path, &argv);
         }

@@ -15,6 +15,7 @@ mod error;
 mod executor;
 mod libcontainer_rt;
 pub mod mount;
+pub mod seccomp;
 
 use std::os::fd::OwnedFd;
 use std::path::Path;

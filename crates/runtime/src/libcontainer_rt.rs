@@ -7,7 +7,9 @@ use libcontainer::container::Container;
 use libcontainer::signal::Signal as LcSignal;
 use libcontainer::syscall::syscall::SyscallType;
 
-use crate::executor::{parse_exec_error, BerthExecutor, ExecProblem};
+use oci_spec::runtime::{Capability, Spec};
+
+use crate::executor::{parse_exec_error, BerthExecutor, ExecProblem, SeccompLoad};
 use crate::{Error, Result, Runtime, TaskIo};
 
 /// A created task: the container's process, waiting for or past `start`.
@@ -35,6 +37,72 @@ impl Libcontainer {
         Self {
             state_root: state_root.into(),
         }
+    }
+
+    /// Moves the spec's seccomp profile out of libcontainer's hands: the
+    /// profile is compiled once into cached BPF and loaded by berth's
+    /// executor. The spec libcontainer reads goes to `bundle/.runtime/`
+    /// (the bundle's own config.json stays as the engine wrote it) and keeps
+    /// CAP_SYS_ADMIN and CAP_SETPCAP in the bounding and permitted sets
+    /// until the filter is loaded. Returns the bundle to hand libcontainer.
+    fn prepare_seccomp(&self, bundle: &Path) -> Result<(PathBuf, Option<SeccompLoad>)> {
+        let path = bundle.join("config.json");
+        let mut spec = Spec::load(&path)
+            .map_err(|e| Error::Create(format!("loading {}: {e}", path.display())))?;
+        let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+            return Ok((bundle.to_path_buf(), None));
+        };
+        if !crate::seccomp::precompilable(&seccomp) {
+            return Ok((bundle.to_path_buf(), None));
+        }
+        let cache = self.state_root.with_file_name("seccomp");
+        let bpf = crate::seccomp::cached_bpf(&cache, &seccomp)?;
+        if let Some(l) = spec.linux_mut() {
+            l.set_seccomp(None);
+        }
+        let mut extra = Vec::new();
+        let process = spec.process_mut().as_mut();
+        let mut capabilities = process.as_ref().and_then(|p| p.capabilities().clone());
+        if let Some(c) = capabilities.as_mut() {
+            for (cap, lc) in [
+                (Capability::SysAdmin, caps::Capability::CAP_SYS_ADMIN),
+                (Capability::Setpcap, caps::Capability::CAP_SETPCAP),
+            ] {
+                let bounding = c.bounding().clone().unwrap_or_default();
+                if !bounding.contains(&cap) {
+                    extra.push(lc);
+                    let mut b = bounding;
+                    b.insert(cap);
+                    c.set_bounding(Some(b));
+                    let mut p = c.permitted().clone().unwrap_or_default();
+                    p.insert(cap);
+                    c.set_permitted(Some(p));
+                }
+            }
+        }
+        if let Some(p) = process {
+            p.set_capabilities(capabilities);
+        }
+        let rootfs = spec
+            .root()
+            .as_ref()
+            .map(|r| bundle.join(r.path()))
+            .unwrap_or_else(|| bundle.join("rootfs"));
+        if let Some(r) = spec.root_mut().as_mut() {
+            r.set_path(rootfs);
+        }
+        let lc_bundle = bundle.join(".runtime");
+        std::fs::create_dir_all(&lc_bundle)
+            .map_err(|e| Error::sys("creating the runtime bundle", e))?;
+        spec.save(lc_bundle.join("config.json"))
+            .map_err(|e| Error::Create(format!("writing the runtime spec: {e}")))?;
+        Ok((
+            lc_bundle,
+            Some(SeccompLoad {
+                bpf: std::sync::Arc::new(bpf),
+                extra_caps: extra,
+            }),
+        ))
     }
 
     fn load(&self, id: &str) -> Option<Container> {
@@ -72,10 +140,12 @@ impl Runtime for Libcontainer {
     fn create(&self, id: &str, bundle: &Path, io: TaskIo) -> Result<Task> {
         std::fs::create_dir_all(&self.state_root)
             .map_err(|e| Error::sys(format!("creating {}", self.state_root.display()), e))?;
+        let (bundle, seccomp) = self.prepare_seccomp(bundle)?;
+        let bundle = bundle.as_path();
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
             .map_err(|e| create_error(&e))?
-            .with_executor(BerthExecutor)
+            .with_executor(BerthExecutor { seccomp })
             .with_console_socket(io.console_socket.as_ref());
         if let Some(fd) = io.stdin {
             b = b.with_stdin(fd);
