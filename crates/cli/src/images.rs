@@ -111,13 +111,10 @@ pub struct ImagePruneArgs {
 
 /// `docker import`.
 pub fn import(e: &Engine, a: &ImportArgs) -> CmdResult {
-    if a.file.starts_with("http://") || a.file.starts_with("https://") {
+    if a.file.starts_with("https://") {
         return Err(Failure::new(
             1,
-            format!(
-                "importing from a URL ({}) is not supported yet: download it and import the file",
-                a.file
-            ),
+            format!("importing from an https URL ({}) is not supported yet: download it and import the file", a.file),
         ));
     }
     let opts = ImportOptions {
@@ -126,7 +123,10 @@ pub fn import(e: &Engine, a: &ImportArgs) -> CmdResult {
         message: a.message.clone(),
         source_name: a.file.clone(),
     };
-    let id = if a.file == "-" {
+    let id = if a.file.starts_with("http://") {
+        let mut body = http_get(&a.file).map_err(|m| Failure::new(1, m))?;
+        e.images().import(&mut body, &opts)?
+    } else if a.file == "-" {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
         e.images().import(&mut lock, &opts)?
@@ -137,6 +137,77 @@ pub fn import(e: &Engine, a: &ImportArgs) -> CmdResult {
     };
     println!("{id}");
     Ok(0)
+}
+
+/// A plain `http://` GET (HTTP/1.0, so the body ends when the server closes),
+/// following up to five redirects. Returns the body as a stream.
+fn http_get(url: &str) -> Result<impl std::io::Read, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut url = url.to_string();
+    for _ in 0..5 {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("unsupported URL: {url}"))?;
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let addr = if hostport.contains(':') {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:80")
+        };
+        let mut s = std::net::TcpStream::connect(&addr)
+            .map_err(|e| format!("Get \"{url}\": dial tcp {addr}: {e}"))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: berth\r\n\r\n"
+        )
+        .map_err(|e| format!("Get \"{url}\": {e}"))?;
+        let mut r = BufReader::new(s);
+        let mut status = String::new();
+        r.read_line(&mut status)
+            .map_err(|e| format!("Get \"{url}\": {e}"))?;
+        let code: u16 = status
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let mut location = None;
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h)
+                .map_err(|e| format!("Get \"{url}\": {e}"))?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("location") {
+                    location = Some(v.trim().to_string());
+                }
+            }
+        }
+        match code {
+            200 => return Ok(r),
+            301 | 302 | 303 | 307 | 308 => {
+                let loc =
+                    location.ok_or_else(|| format!("Get \"{url}\": redirect without Location"))?;
+                url = if loc.starts_with('/') {
+                    format!("http://{hostport}{loc}")
+                } else {
+                    loc
+                };
+            }
+            _ => {
+                return Err(format!(
+                    "Get \"{url}\": unexpected status {}",
+                    status.trim()
+                ))
+            }
+        }
+    }
+    Err(format!("Get \"{url}\": stopped after 5 redirects"))
 }
 
 fn short_id(id: &str) -> String {

@@ -548,6 +548,8 @@ impl Engine {
             });
         }
         let id = c.id.clone();
+        // Whatever a crashed earlier start left (a mount, runtime state) goes first.
+        self.teardown(&id);
         let res = self.run_task(&mut c, interactive);
         self.teardown(&id);
         match &res {
