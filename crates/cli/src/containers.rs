@@ -79,6 +79,9 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)
+    #[arg(long)]
+    pub restart: Option<String>,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -198,6 +201,7 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions, Failure> {
         labels,
         network: a.network.clone(),
         read_only: a.read_only,
+        restart: a.restart.clone(),
     })
 }
 
@@ -321,14 +325,323 @@ fn start_detached(e: &Engine, cli: &Cli, c: &Container) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The hidden monitor: runs the task detached until it exits.
+/// The hidden monitor: runs the task detached until it exits, and again
+/// as long as the restart policy says so.
 pub fn monitor(e: &Engine, id: &str) -> CmdResult {
     // A session of its own: no terminal signal reaches the monitor.
     let _ = rustix::process::setsid();
-    match e.start_attached(id, false) {
-        Ok(_) => Ok(0),
-        Err(err) => Err(Failure::new(run_code(err.kind()), err.to_string())),
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let started = std::time::Instant::now();
+        let res = e.start(id, berth_engine::Attach::Detached);
+        let Ok(c) = e.get(id) else {
+            // Removed (--rm, or rm -f while it ran).
+            return Ok(0);
+        };
+        let policy = &c.host_config.restart_policy;
+        let code = match &res {
+            Ok(code) => *code,
+            Err(_) => c.state.exit_code,
+        };
+        if res.is_err() && c.state.started_at == berth_engine::record::ZERO_TIME {
+            // Never started: nothing to restart.
+            return Err(Failure::new(1, c.state.error.clone()));
+        }
+        if !policy.should_restart(code, c.restart_count, c.state.manually_stopped) {
+            return Ok(0);
+        }
+        // Docker's backoff: doubling from 100 ms, reset after 10 s of running.
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            backoff = std::time::Duration::from_millis(100);
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+        if e.get(id).map(|c| c.state.manually_stopped).unwrap_or(true) {
+            return Ok(0);
+        }
+        let _ = e.count_restart(id);
     }
+}
+
+/// Flags of `stop` and `restart`.
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    pub time: Option<u64>,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+fn signal_arg(s: &Option<String>) -> Result<Option<i32>, Failure> {
+    s.as_deref()
+        .map(|s| berth_engine::opts::parse_signal(s).map_err(|m| Failure::new(1, m)))
+        .transpose()
+}
+
+/// `docker stop`.
+pub fn stop(e: &Engine, a: &StopArgs) -> CmdResult {
+    let sig = signal_arg(&a.signal)?;
+    let timeout = std::time::Duration::from_secs(a.time.unwrap_or(10));
+    let mut failed = false;
+    for name in &a.containers {
+        match e.stop(name, sig, timeout) {
+            Ok(()) => println!("{name}"),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// `docker restart`.
+pub fn restart(e: &Engine, cli: &Cli, a: &StopArgs) -> CmdResult {
+    let sig = signal_arg(&a.signal)?;
+    let timeout = std::time::Duration::from_secs(a.time.unwrap_or(10));
+    let mut failed = false;
+    for name in &a.containers {
+        let res = e
+            .stop(name, sig, timeout)
+            .map_err(Failure::from)
+            .and_then(|()| e.get(name).map_err(Failure::from))
+            .and_then(|c| start_detached(e, cli, &c));
+        match res {
+            Ok(()) => println!("{name}"),
+            Err(f) => {
+                eprintln!("Error response from daemon: {}", f.msg);
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Flags of `kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `docker kill`.
+pub fn kill(e: &Engine, a: &KillArgs) -> CmdResult {
+    let sig = berth_engine::opts::parse_signal(&a.signal).map_err(|m| Failure::new(1, m))?;
+    let mut failed = false;
+    for name in &a.containers {
+        match e.kill(name, sig) {
+            Ok(_) => println!("{name}"),
+            Err(berth_engine::Error::BadState { .. }) => {
+                eprintln!("Error response from daemon: cannot kill container: {name}: container {name} is not running");
+                failed = true;
+            }
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Flags of `wait`.
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `docker wait`.
+pub fn wait(e: &Engine, a: &WaitArgs) -> CmdResult {
+    let mut failed = false;
+    for name in &a.containers {
+        match e.wait_exit(name, None) {
+            Ok(code) => println!("{code}"),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Flags of `logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs (or "all")
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
+    /// Container
+    pub container: String,
+}
+
+/// Parses docker's `--since`/`--until`: RFC 3339, Unix seconds, or a Go
+/// duration (`10m`, `1h30m`) before now.
+pub fn parse_time_arg(s: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        let ns = (secs * 1e9) as i64;
+        return Ok(DateTime::from_timestamp_nanos(ns));
+    }
+    let d = parse_go_duration(s).ok_or_else(|| {
+        Failure::new(
+            1,
+            format!(
+                "invalid value for \"since\": failed to parse value as time or duration: \"{s}\""
+            ),
+        )
+    })?;
+    Ok(Utc::now() - chrono::Duration::from_std(d).unwrap_or_default())
+}
+
+/// Go's `time.ParseDuration` for h, m, s, ms, us, ns.
+fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if n == 0 {
+            return None;
+        }
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += v * mult;
+        rest = &rest[u..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
+/// `docker logs`.
+pub fn logs(e: &Engine, a: &LogsArgs) -> CmdResult {
+    use berth_engine::logs::{read_from, tail_offset, Entry};
+    let c = e.get(&a.container)?;
+    let since = a.since.as_deref().map(parse_time_arg).transpose()?;
+    let until = a.until.as_deref().map(parse_time_arg).transpose()?;
+    let tail: Option<usize> = match a.tail.as_str() {
+        "all" | "" => None,
+        n => Some(
+            n.parse::<i64>()
+                .map_err(|_| Failure::new(1, format!("invalid value for \"tail\": {n}")))?
+                .max(0) as usize,
+        ),
+    };
+    let mut f = match std::fs::File::open(&c.log_path) {
+        Ok(f) => f,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            if !a.follow || !c.state.running {
+                return Ok(0);
+            }
+            // Nothing written yet: wait for the file.
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                if let Ok(f) = std::fs::File::open(&c.log_path) {
+                    break f;
+                }
+                if !e.get(&c.id).is_ok_and(|c| c.state.running) {
+                    return Ok(0);
+                }
+            }
+        }
+        Err(err) => return Err(Failure::new(1, format!("reading {}: {err}", c.log_path))),
+    };
+    let mut offset = match tail {
+        Some(n) => tail_offset(&mut f, n).map_err(|err| Failure::new(1, err.to_string()))?,
+        None => 0,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut print = |en: Entry| {
+        let t = en.time();
+        if let (Some(s), Some(t)) = (since, t) {
+            if t < s {
+                return;
+            }
+        }
+        if let (Some(u), Some(t)) = (until, t) {
+            if t > u {
+                return;
+            }
+        }
+        let line = if a.timestamps {
+            format!("{} {}", en.time, en.log)
+        } else {
+            en.log
+        };
+        let _ = if en.stream == "stderr" {
+            stderr.lock().write_all(line.as_bytes())
+        } else {
+            let mut o = stdout.lock();
+            o.write_all(line.as_bytes()).and_then(|_| o.flush())
+        };
+    };
+    offset =
+        read_from(&mut f, offset, &mut print).map_err(|err| Failure::new(1, err.to_string()))?;
+    if a.follow {
+        loop {
+            let running = e.get(&c.id).is_ok_and(|c| c.state.running);
+            let before = offset;
+            offset = read_from(&mut f, offset, &mut print)
+                .map_err(|err| Failure::new(1, err.to_string()))?;
+            if !running && offset == before {
+                break;
+            }
+            if until.is_some_and(|u| Utc::now() > u) {
+                break;
+            }
+            if offset == before {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// `docker start`.

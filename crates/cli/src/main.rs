@@ -107,6 +107,16 @@ enum Cmd {
     /// List containers
     #[command(visible_alias = "list")]
     Ps(containers::PsArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
     /// Remove one or more containers
     Rm(containers::RmArgs),
     /// Return low-level information on containers or images
@@ -153,6 +163,16 @@ enum ContainerCmd {
     Inspect(InspectArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -328,6 +348,26 @@ fn dispatch(cli: &Cli) -> CmdResult {
             cmd: ImageCmd::Prune(a),
         } => i::prune(&engine(cli)?, a),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
+        Cmd::Logs(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Logs(a),
+        } => c::logs(&engine(cli)?, a),
+        Cmd::Stop(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Stop(a),
+        } => c::stop(&engine(cli)?, a),
+        Cmd::Restart(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Restart(a),
+        } => c::restart(&engine(cli)?, cli, a),
+        Cmd::Kill(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Kill(a),
+        } => c::kill(&engine(cli)?, a),
+        Cmd::Wait(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Wait(a),
+        } => c::wait(&engine(cli)?, a),
     }
 }
 

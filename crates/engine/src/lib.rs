@@ -10,6 +10,7 @@
 
 pub mod envfile;
 mod error;
+pub mod logs;
 pub mod names;
 pub mod opts;
 pub mod record;
@@ -22,8 +23,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_image::Store;
+use berth_runtime::attach::{wait_task, StdioSink, Stream, TaskStreams};
 use berth_runtime::{Libcontainer, Runtime, TaskIo};
 use chrono::{SecondsFormat, Utc};
+use logs::{JsonLog, Tee};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 pub use error::{Error, Result};
@@ -74,6 +77,21 @@ pub struct CreateOptions {
     pub network: String,
     /// `--read-only`.
     pub read_only: bool,
+    /// `--restart`.
+    pub restart: Option<String>,
+}
+
+/// How a started task's stdio is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// On berth's own stdio (`run` without `-d`, `start -a`); the output is
+    /// also logged unless the container goes with `--rm`.
+    Terminal {
+        /// Forward stdin (`-i`).
+        interactive: bool,
+    },
+    /// Under a monitor: the output goes to the container's log only.
+    Detached,
 }
 
 /// The engine over one root and runroot.
@@ -359,6 +377,18 @@ impl Engine {
             return Err(Error::Invalid(format!("network {} not found", o.network)));
         }
 
+        let restart = match &o.restart {
+            Some(r) => record::RestartPolicy::parse(r).map_err(Error::Invalid)?,
+            None => record::RestartPolicy {
+                name: "no".into(),
+                maximum_retry_count: 0,
+            },
+        };
+        if restart.name != "no" && o.auto_remove {
+            return Err(Error::Invalid(
+                "Conflicting options: cannot specify both --restart and --rm".into(),
+            ));
+        }
         let id = random_id();
         let name = match &o.name {
             Some(n) => {
@@ -379,7 +409,9 @@ impl Engine {
             }
         };
 
-        let res = self.write_new(o, &id, &name, &image.id, &ic, entrypoint, cmd, argv);
+        let res = self.write_new(
+            o, &id, &name, &image.id, &ic, entrypoint, cmd, argv, restart,
+        );
         if res.is_err() {
             let _ = std::fs::remove_dir_all(self.dir(&id));
             let _ = std::fs::remove_file(self.root.join("names").join(&name));
@@ -398,6 +430,7 @@ impl Engine {
         entrypoint: Option<Vec<String>>,
         cmd: Option<Vec<String>>,
         argv: Vec<String>,
+        restart_policy: record::RestartPolicy,
     ) -> Result<Container> {
         let dir = self.dir(id);
         std::fs::create_dir_all(&dir)
@@ -443,7 +476,7 @@ impl Engine {
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
-            log_path: String::new(),
+            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
             name: format!("/{name}"),
             restart_count: 0,
             driver: "overlay2".into(),
@@ -458,6 +491,7 @@ impl Engine {
                 ulimits: (!o.ulimits.is_empty()).then(|| o.ulimits.clone()),
                 init: o.init.then_some(true),
                 readonly_rootfs: o.read_only,
+                restart_policy,
                 seccomp_profile: None,
             },
             config: Config {
@@ -539,6 +573,14 @@ impl Engine {
     ///
     /// Clones processes: call only from a single-threaded process.
     pub fn start_attached(&self, reference: &str, interactive: bool) -> Result<i32> {
+        self.start(reference, Attach::Terminal { interactive })
+    }
+
+    /// Starts the container and waits for it, its output handled as `mode`
+    /// says. Returns docker's exit code.
+    ///
+    /// Clones processes: call only from a single-threaded process.
+    pub fn start(&self, reference: &str, mode: Attach) -> Result<i32> {
         let mut c = self.get(reference)?;
         if c.state.running {
             return Err(Error::BadState {
@@ -550,8 +592,17 @@ impl Engine {
         let id = c.id.clone();
         // Whatever a crashed earlier start left (a mount, runtime state) goes first.
         self.teardown(&id);
-        let res = self.run_task(&mut c, interactive);
+        c.state.error.clear();
+        c.state.manually_stopped = false;
+        c.state.oom_killed = false;
+        let res = self.run_task(&mut c, mode);
+        let oom = self.oom_killed(&id);
         self.teardown(&id);
+        // `stop` may have written the record meanwhile: keep its flag.
+        let stopped =
+            Container::load(&self.record_path(&id)).is_ok_and(|r| r.state.manually_stopped);
+        c.state.manually_stopped = stopped;
+        c.state.oom_killed = oom;
         match &res {
             Ok(code) => {
                 c.state.exit_code = *code;
@@ -581,9 +632,24 @@ impl Engine {
         res
     }
 
-    fn run_task(&self, c: &mut Container, interactive: bool) -> Result<i32> {
+    fn run_task(&self, c: &mut Container, mode: Attach) -> Result<i32> {
         let bundle = self.prepare(c)?;
+        let interactive = matches!(mode, Attach::Terminal { interactive: true });
         let mut io = TaskIo::default();
+        // Without a terminal the task writes into pipes berth reads, as
+        // docker's containers do (their stdout is never berth's terminal).
+        let mut pipes = Vec::new();
+        if !c.config.tty {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                    .map_err(|e| Error::io("creating a pipe", e.into()))?;
+                pipes.push((r, stream));
+                match stream {
+                    Stream::Stdout => io.stdout = Some(w),
+                    Stream::Stderr => io.stderr = Some(w),
+                }
+            }
+        }
         if !interactive {
             let null =
                 std::fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
@@ -612,11 +678,152 @@ impl Engine {
         c.state.started_at = now();
         c.save(&self.record_path(&c.id))?;
         self.runtime.start(&mut task)?;
-        Ok(berth_runtime::attach::wait_attached(
-            pid,
+        let streams = TaskStreams {
             master,
             interactive,
-        )?)
+            pipes,
+        };
+        let log = || {
+            JsonLog::open(Path::new(&c.log_path))
+                .map_err(|e| Error::io(format!("opening {}", c.log_path), e))
+        };
+        let code = match mode {
+            Attach::Terminal { .. } if c.host_config.auto_remove || c.log_path.is_empty() => {
+                wait_task(pid, streams, &mut StdioSink)?
+            }
+            Attach::Terminal { .. } => wait_task(pid, streams, &mut Tee(StdioSink, log()?))?,
+            Attach::Detached => wait_task(pid, streams, &mut log()?)?,
+        };
+        Ok(code)
+    }
+
+    /// Whether the kernel's OOM killer killed something in the container's
+    /// cgroup (v1 `memory.oom_control`, v2 `memory.events`).
+    fn oom_killed(&self, id: &str) -> bool {
+        let v1 = format!("/sys/fs/cgroup/memory/berth/{id}/memory.oom_control");
+        let v2 = format!("/sys/fs/cgroup/berth/{id}/memory.events");
+        [v1, v2].iter().any(|p| {
+            std::fs::read_to_string(p).is_ok_and(|s| {
+                s.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .is_some_and(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
+                })
+            })
+        })
+    }
+
+    /// Sends `signal` to the container's pid 1.
+    pub fn kill(&self, reference: &str, signal: i32) -> Result<Container> {
+        let c = self.get(reference)?;
+        if !c.state.running {
+            return Err(Error::BadState {
+                id: c.id.clone(),
+                status: "not running".into(),
+                what: format!("cannot kill container: {reference}"),
+            });
+        }
+        if signal == 9 {
+            let mut c2 = c.clone();
+            self.mark_stopped(&mut c2);
+        }
+        self.signal(&c, signal)?;
+        Ok(c)
+    }
+
+    fn signal(&self, c: &Container, signal: i32) -> Result<()> {
+        if pid_start_time(c.state.pid) != c.state.pid_start {
+            return Ok(());
+        }
+        let pid = rustix::process::Pid::from_raw(c.state.pid)
+            .ok_or_else(|| Error::Invalid(format!("bad pid {}", c.state.pid)))?;
+        let sig = rustix::process::Signal::from_named_raw(signal)
+            .ok_or_else(|| Error::Invalid(format!("Invalid signal: {signal}")))?;
+        match rustix::process::kill_process(pid, sig) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(Error::io(format!("signalling {}", c.short_id()), e.into())),
+        }
+    }
+
+    /// Marks the container as stopped by the user (so restart policies
+    /// leave it alone) and writes the record.
+    fn mark_stopped(&self, c: &mut Container) {
+        c.state.manually_stopped = true;
+        let _ = c.save(&self.record_path(&c.id));
+    }
+
+    /// Waits until the container's process is gone, up to `timeout`.
+    fn wait_gone(&self, c: &Container, timeout: std::time::Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            if pid_start_time(c.state.pid) != c.state.pid_start {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// `docker stop`: the stop signal (`signal`, else the image's
+    /// STOPSIGNAL, else SIGTERM), then SIGKILL after `timeout`. Returns once
+    /// the record shows the container exited.
+    pub fn stop(
+        &self,
+        reference: &str,
+        signal: Option<i32>,
+        timeout: std::time::Duration,
+    ) -> Result<()> {
+        let mut c = self.get(reference)?;
+        if !c.state.running {
+            return Ok(());
+        }
+        self.mark_stopped(&mut c);
+        let sig = match signal {
+            Some(s) => s,
+            None => match &c.config.stop_signal {
+                Some(s) => opts::parse_signal(s).map_err(Error::Invalid)?,
+                None => 15,
+            },
+        };
+        self.signal(&c, sig)?;
+        if !self.wait_gone(&c, timeout) {
+            self.signal(&c, 9)?;
+            self.wait_gone(&c, std::time::Duration::from_secs(10));
+        }
+        // The monitor (or attached berth) records the exit; give it a moment.
+        self.wait_exit(&c.id, Some(std::time::Duration::from_secs(5)))?;
+        Ok(())
+    }
+
+    /// Waits until the container is not running and returns its exit code
+    /// (`docker wait`); `None` waits for ever.
+    pub fn wait_exit(&self, reference: &str, timeout: Option<std::time::Duration>) -> Result<i32> {
+        let id = self.resolve(reference)?;
+        let start = std::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(2);
+        loop {
+            match self.load(&id) {
+                Ok(c) if !c.state.running => return Ok(c.state.exit_code),
+                Ok(_) => {}
+                Err(Error::NoSuchContainer(_)) => {
+                    return Err(Error::NoSuchContainer(reference.into()))
+                }
+                Err(e) => return Err(e),
+            }
+            if timeout.is_some_and(|t| start.elapsed() >= t) {
+                return Ok(-1);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Counts one more restart (restart policies).
+    pub fn count_restart(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id)?;
+        c.restart_count += 1;
+        c.save(&self.record_path(id))
     }
 
     /// Removes everything of a container: task, mounts, dirs, name.
@@ -703,6 +910,7 @@ impl Engine {
         if let Some(o) = v.as_object_mut() {
             if let Some(s) = o.get_mut("State").and_then(|s| s.as_object_mut()) {
                 s.remove("BerthPidStart");
+                s.remove("BerthManuallyStopped");
             }
         }
         v

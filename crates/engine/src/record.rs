@@ -64,6 +64,13 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Stopped by `stop`/`kill` through berth: restart policies leave it be.
+    #[serde(
+        default,
+        rename = "BerthManuallyStopped",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub manually_stopped: bool,
     /// Start time of the process (from /proc/PID/stat), to tell a reused pid.
     #[serde(
         default,
@@ -88,6 +95,7 @@ impl Default for State {
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
             pid_start: None,
+            manually_stopped: false,
         }
     }
 }
@@ -126,6 +134,53 @@ pub struct Ulimit {
     pub hard: u64,
 }
 
+/// `HostConfig.RestartPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// `no`, `always`, `unless-stopped` or `on-failure` (docker writes `no` as "").
+    pub name: String,
+    /// For `on-failure`: how many restarts at most (0 = no limit).
+    pub maximum_retry_count: u32,
+}
+
+impl RestartPolicy {
+    /// Parses `--restart` (`no`, `always`, `unless-stopped`, `on-failure[:N]`).
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        let (name, count) = s.split_once(':').unwrap_or((s, ""));
+        let max = if count.is_empty() {
+            0
+        } else {
+            count.parse().map_err(|_| {
+                format!(
+                    "invalid restart policy format: maximum retry count must be an integer: {s}"
+                )
+            })?
+        };
+        match name {
+            "" | "no" => Ok(Self { name: "no".into(), maximum_retry_count: 0 }),
+            "always" | "unless-stopped" if count.is_empty() => Ok(Self { name: name.into(), maximum_retry_count: 0 }),
+            "always" | "unless-stopped" => Err(format!("invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'")),
+            "on-failure" => Ok(Self { name: name.into(), maximum_retry_count: max }),
+            _ => Err(format!("invalid restart policy format: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
+        }
+    }
+
+    /// Whether a container that exited with `code`, restarted `count`
+    /// times so far, comes back.
+    pub fn should_restart(&self, code: i32, count: i32, manually_stopped: bool) -> bool {
+        match self.name.as_str() {
+            "always" | "unless-stopped" => !manually_stopped,
+            "on-failure" => {
+                !manually_stopped
+                    && code != 0
+                    && (self.maximum_retry_count == 0 || (count as u32) < self.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `HostConfig` in docker's inspect output (the parts berth honours).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -139,6 +194,8 @@ pub struct HostConfig {
     pub ulimits: Option<Vec<Ulimit>>,
     pub init: Option<bool>,
     pub readonly_rootfs: bool,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
 }

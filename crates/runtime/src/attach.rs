@@ -132,23 +132,90 @@ fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
     }
 }
 
+/// Which of the task's output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output (and a terminal's output).
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Where a task's output goes while berth waits for it.
+pub trait Sink {
+    /// Takes one chunk of output.
+    fn write(&mut self, stream: Stream, data: &[u8]);
+}
+
+/// Output straight to berth's own stdout and stderr.
+#[derive(Debug, Default)]
+pub struct StdioSink;
+
+impl Sink for StdioSink {
+    fn write(&mut self, stream: Stream, data: &[u8]) {
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut o = std::io::stdout();
+                o.write_all(data).and_then(|_| o.flush())
+            }
+            Stream::Stderr => std::io::stderr().write_all(data),
+        };
+    }
+}
+
+/// What berth holds of a running task's stdio.
+#[derive(Debug, Default)]
+pub struct TaskStreams {
+    /// The pty master, with a terminal.
+    pub master: Option<OwnedFd>,
+    /// Forward berth's stdin to the pty.
+    pub interactive: bool,
+    /// Read ends of the task's stdout/stderr pipes, when not inherited.
+    pub pipes: Vec<(OwnedFd, Stream)>,
+}
+
 /// Waits for the task `pid` (a child of this process) while forwarding
 /// signals to it and, with a pty `master`, proxying the terminal: stdin (when
 /// `interactive`) to the master, the master to stdout. Signals must already
 /// be blocked with a [`SignalGuard`]. Returns docker's exit code.
 pub fn wait_attached(pid: i32, master: Option<OwnedFd>, interactive: bool) -> Result<i32> {
+    let streams = TaskStreams {
+        master,
+        interactive,
+        pipes: Vec::new(),
+    };
+    wait_task(pid, streams, &mut StdioSink)
+}
+
+/// Like [`wait_attached`], with the task's output (pty and pipes) going to
+/// `sink` as it comes.
+pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<i32> {
+    let TaskStreams {
+        master,
+        interactive,
+        mut pipes,
+    } = streams;
     let pid = Pid::from_raw(pid);
     let sfd = SignalFd::with_flags(
         &handled_set(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(|e| Error::sys("creating a signalfd", e))?;
+    for (p, _) in &pipes {
+        let _ = rustix::io::ioctl_fionbio(p, true);
+    }
+    let finish = |master: &Option<OwnedFd>, pipes: &[(OwnedFd, Stream)], sink: &mut dyn Sink| {
+        if let Some(m) = master.as_ref() {
+            drain(m.as_fd(), Stream::Stdout, sink);
+        }
+        for (p, s) in pipes {
+            drain(p.as_fd(), *s, sink);
+        }
+    };
     // The task may have exited before the signals were blocked.
     if let Ok(st) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
         if let Some(code) = exit_code(st) {
-            if let Some(m) = master.as_ref() {
-                drain(m.as_fd());
-            }
+            finish(&master, &pipes, sink);
             return Ok(code);
         }
     }
@@ -156,77 +223,100 @@ pub fn wait_attached(pid: i32, master: Option<OwnedFd>, interactive: bool) -> Re
     // SAFETY: fd 0 stays open for the life of the process.
     let stdin_fd: BorrowedFd<'static> = unsafe { BorrowedFd::borrow_raw(0) };
     let _raw = match &master {
-        Some(m) if rustix::termios::isatty(stdin_fd) => {
+        Some(m) if interactive && rustix::termios::isatty(stdin_fd) => {
             copy_winsize(stdin_fd, m.as_fd());
             RawMode::enter(stdin_fd)
         }
         _ => None,
     };
     let mut stdin_open = interactive && master.is_some();
-    let mut out = std::io::stdout();
+    let mut master_open = master.is_some();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
+        // Order: signalfd, master, stdin, then the pipes.
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(m) = &master {
+        let mut kinds = vec![0usize];
+        if let (Some(m), true) = (&master, master_open) {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
+            kinds.push(1);
+        }
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            kinds.push(2);
+        }
+        for (i, (p, _)) in pipes.iter().enumerate() {
+            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            kinds.push(3 + i);
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("poll", e)),
         }
-        let ready: Vec<bool> = fds
+        let ready: Vec<usize> = fds
             .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .zip(&kinds)
+            .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, k)| *k)
             .collect();
         drop(fds);
-        if ready.get(1) == Some(&true) {
-            if let Some(m) = &master {
-                match rustix::io::read(m, &mut buf) {
-                    Ok(0) | Err(_) => {}
-                    Ok(n) => {
-                        let _ = out.write_all(&buf[..n]);
-                        let _ = out.flush();
-                    }
-                }
-            }
-        }
-        if ready.get(2) == Some(&true) {
-            match stdin.lock().read(&mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    if let Some(m) = &master {
-                        let _ = rustix::io::write(m, &buf[..n]);
-                    }
-                }
-            }
-        }
-        if ready[0] {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-                    continue;
-                };
-                match sig {
-                    Signal::SIGCHLD => {}
-                    Signal::SIGWINCH => {
-                        if let Some(m) = &master {
-                            copy_winsize(stdin_fd, m.as_fd());
+        let mut closed_pipes = Vec::new();
+        let mut check_exit = false;
+        for k in ready {
+            match k {
+                0 => {
+                    check_exit = true;
+                    while let Ok(Some(info)) = sfd.read_signal() {
+                        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                            continue;
+                        };
+                        match sig {
+                            Signal::SIGCHLD => {}
+                            Signal::SIGWINCH => {
+                                if let Some(m) = &master {
+                                    copy_winsize(stdin_fd, m.as_fd());
+                                }
+                            }
+                            s => {
+                                let _ = signal::kill(pid, s);
+                            }
                         }
                     }
-                    s => {
-                        let _ = signal::kill(pid, s);
+                }
+                1 => {
+                    if let Some(m) = &master {
+                        match rustix::io::read(m, &mut buf) {
+                            Ok(0) | Err(_) => master_open = false,
+                            Ok(n) => sink.write(Stream::Stdout, &buf[..n]),
+                        }
+                    }
+                }
+                2 => match stdin.lock().read(&mut buf) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(n) => {
+                        if let Some(m) = &master {
+                            let _ = rustix::io::write(m, &buf[..n]);
+                        }
+                    }
+                },
+                i => {
+                    let (p, s) = &pipes[i - 3];
+                    match rustix::io::read(p, &mut buf) {
+                        Ok(0) => closed_pipes.push(i - 3),
+                        Ok(n) => sink.write(*s, &buf[..n]),
+                        Err(e) if e == rustix::io::Errno::AGAIN => {}
+                        Err(_) => closed_pipes.push(i - 3),
                     }
                 }
             }
+        }
+        for i in closed_pipes.into_iter().rev() {
+            pipes.remove(i);
+        }
+        if check_exit {
             if let Ok(st) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 if let Some(code) = exit_code(st) {
-                    if let Some(m) = &master {
-                        drain(m.as_fd());
-                    }
-                    let _ = out.flush();
+                    finish(&master, &pipes, sink);
                     return Ok(code);
                 }
             }
@@ -234,16 +324,15 @@ pub fn wait_attached(pid: i32, master: Option<OwnedFd>, interactive: bool) -> Re
     }
 }
 
-/// Copies what is left in the pty to stdout after the task exited.
-fn drain(master: BorrowedFd<'_>) {
-    let _ = rustix::io::ioctl_fionbio(master, true);
-    let mut out = std::io::stdout();
+/// Copies what is left in a pty or pipe after the task exited, without
+/// waiting for writers that may still hold it open.
+fn drain(fd: BorrowedFd<'_>, stream: Stream, sink: &mut dyn Sink) {
+    let _ = rustix::io::ioctl_fionbio(fd, true);
     let mut buf = vec![0u8; 32 * 1024];
-    while let Ok(n) = rustix::io::read(master, &mut buf) {
+    while let Ok(n) = rustix::io::read(fd, &mut buf) {
         if n == 0 {
             break;
         }
-        let _ = out.write_all(&buf[..n]);
+        sink.write(stream, &buf[..n]);
     }
-    let _ = out.flush();
 }
