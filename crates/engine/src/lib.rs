@@ -655,8 +655,16 @@ impl Engine {
                 std::fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
             io.stdin = Some(null.into());
         }
+        // The socket is named through an fd of the bundle dir: a unix socket
+        // path must fit in 108 bytes, and roots can be long.
+        let bundle_dir = std::fs::File::open(&bundle)
+            .map_err(|e| Error::io(format!("opening {}", bundle.display()), e))?;
         let listener = if c.config.tty {
-            let sock = bundle.join("console.sock");
+            use std::os::fd::AsRawFd;
+            let sock = PathBuf::from(format!(
+                "/proc/self/fd/{}/console.sock",
+                bundle_dir.as_raw_fd()
+            ));
             let l = std::os::unix::net::UnixListener::bind(&sock)
                 .map_err(|e| Error::io("binding the console socket", e))?;
             io.console_socket = Some(sock);
@@ -665,6 +673,7 @@ impl Engine {
             None
         };
         let mut task = self.runtime.create(&c.id, &bundle, io)?;
+        drop(bundle_dir);
         let master = match &listener {
             Some(l) => Some(berth_runtime::attach::receive_pty_master(l)?),
             None => None,

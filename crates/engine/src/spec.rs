@@ -27,6 +27,18 @@ pub struct EtcFiles<'a> {
     pub resolv_conf: &'a Path,
 }
 
+/// This process's capability bounding set (`CapBnd` in /proc/self/status).
+fn host_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 /// Builds the spec for `c`, whose rootfs is mounted at `bundle/rootfs`.
 pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec> {
     let hc = &c.host_config;
@@ -43,7 +55,13 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
     }
 
     let caps: Vec<String> = if hc.privileged {
+        // Every capability berth itself may pass on (a host or sandbox can
+        // have a smaller bounding set than the kernel knows).
+        let bounding = host_bounding_set();
         defaults::all_caps()
+            .into_iter()
+            .filter(|c| defaults::cap_number(c).is_some_and(|n| bounding & (1u64 << n) != 0))
+            .collect()
     } else {
         defaults::apply_cap_changes(
             defaults::DEFAULT_CAPS,
