@@ -141,6 +141,11 @@ pub fn pid_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// The cgroup of container `id`, relative to the cgroup root.
+fn cgroup_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
 fn random_id() -> String {
     loop {
         let bytes: [u8; 32] = rand::random();
@@ -525,6 +530,9 @@ impl Engine {
         if let Err(e) = self.runtime.delete(id) {
             tracing::warn!(id, error = %e, "deleting the task");
         }
+        // Another command may have been tearing down at the same time and
+        // left libcontainer's cgroup removal half done.
+        berth_runtime::remove_cgroup(&cgroup_path(id));
         let bundle = self.bundle(id);
         let rootfs = bundle.join("rootfs");
         if let Err(e) = berth_runtime::mount::unmount(&rootfs) {

@@ -157,7 +157,7 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
 
     let mut linux = json!({
         "namespaces": namespaces,
-        "cgroupsPath": format!("/berth/{}", c.id),
+        "cgroupsPath": crate::cgroup_path(&c.id),
         "resources": {"devices": devices},
     });
     if !hc.privileged {

@@ -23,6 +23,34 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use libcontainer_rt::{Libcontainer, Task};
 
+/// Removes the cgroup at `path` (relative to the cgroup root, e.g.
+/// `berth/ID`) from every hierarchy, v1 and v2, retrying while the kernel
+/// still counts exiting tasks in it. A cgroup that is not there is fine.
+pub fn remove_cgroup(path: &str) {
+    let path = path.trim_start_matches('/');
+    let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(path)];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            dirs.push(e.path().join(path));
+        }
+    }
+    for d in dirs {
+        for attempt in 0..50 {
+            match std::fs::remove_dir(&d) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => {
+                    tracing::warn!(cgroup = %d.display(), error = %e, "removing cgroup");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Annotation that asks for berth's small init at pid 1 (`--init`).
 pub const ANNOTATION_INIT: &str = "io.berth.init";
 
