@@ -234,11 +234,22 @@ impl Engine {
         let dir = self.root.join("containers");
         let rd = std::fs::read_dir(&dir)
             .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
-        Ok(rd
+        let mut ids = Vec::new();
+        for name in rd
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-            .collect())
+        {
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                ids.push(name);
+            } else if let Some(rest) = name.strip_prefix(".removing-") {
+                // Left by an `rm` that was killed half way: finish it.
+                let pid = rest.rsplit('-').next().and_then(|p| p.parse::<i32>().ok());
+                if pid.is_none_or(|p| pid_start_time(p).is_none()) {
+                    let _ = std::fs::remove_dir_all(dir.join(&name));
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// Resolves a full id, a name, or a unique id prefix to a container id.
@@ -286,7 +297,15 @@ impl Engine {
         if c.state.running
             && (c.state.pid_start.is_none() || pid_start_time(c.state.pid) != c.state.pid_start)
         {
-            self.repair(&mut c);
+            // The task is gone. If the berth process that waits for it is
+            // alive, it is about to record the exit; otherwise nobody will.
+            let monitor_alive = c
+                .state
+                .monitor
+                .is_some_and(|(pid, start)| pid_start_time(pid) == Some(start));
+            if !monitor_alive {
+                self.repair(&mut c);
+            }
         }
         Ok(c)
     }
@@ -301,6 +320,7 @@ impl Engine {
         c.state.exit_code = 137;
         c.state.pid = 0;
         c.state.pid_start = None;
+        c.state.monitor = None;
         c.state.finished_at = now();
         let _ = c.save(&self.record_path(&c.id));
     }
@@ -627,6 +647,7 @@ impl Engine {
         c.state.running = false;
         c.state.pid = 0;
         c.state.pid_start = None;
+        c.state.monitor = None;
         if c.state.started_at != record::ZERO_TIME {
             c.state.status = Status::Exited;
             c.state.finished_at = now();
@@ -690,6 +711,8 @@ impl Engine {
         let pid = task.pid();
         c.state.pid = pid;
         c.state.pid_start = pid_start_time(pid);
+        let me = std::process::id() as i32;
+        c.state.monitor = pid_start_time(me).map(|s| (me, s));
         c.state.running = true;
         c.state.status = Status::Running;
         c.state.started_at = now();
@@ -846,11 +869,21 @@ impl Engine {
     /// Removes everything of a container: task, mounts, dirs, name.
     fn destroy(&self, c: &Container) {
         self.teardown(&c.id);
+        // Move the dir out of the way first: the record vanishes at once and
+        // a monitor finishing at the same moment cannot write it back.
         let dir = self.dir(&c.id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(id = %c.id, error = %e, "removing container dir");
+        let gone =
+            self.root
+                .join("containers")
+                .join(format!(".removing-{}-{}", c.id, std::process::id()));
+        match std::fs::rename(&dir, &gone) {
+            Ok(()) => {
+                if let Err(e) = std::fs::remove_dir_all(&gone) {
+                    tracing::warn!(id = %c.id, error = %e, "removing container dir");
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(id = %c.id, error = %e, "removing container dir"),
         }
         let name = self.root.join("names").join(c.short_name());
         if std::fs::read_to_string(&name).is_ok_and(|s| s.trim() == c.id) {
@@ -928,6 +961,7 @@ impl Engine {
             if let Some(s) = o.get_mut("State").and_then(|s| s.as_object_mut()) {
                 s.remove("BerthPidStart");
                 s.remove("BerthManuallyStopped");
+                s.remove("BerthMonitor");
             }
         }
         v

@@ -64,6 +64,14 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// The berth process that waits for the task and records its exit (the
+    /// monitor, or an attached `run`), with its start time.
+    #[serde(
+        default,
+        rename = "BerthMonitor",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub monitor: Option<(i32, u64)>,
     /// Stopped by `stop`/`kill` through berth: restart policies leave it be.
     #[serde(
         default,
@@ -96,6 +104,7 @@ impl Default for State {
             finished_at: ZERO_TIME.into(),
             pid_start: None,
             manually_stopped: false,
+            monitor: None,
         }
     }
 }
