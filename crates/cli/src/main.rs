@@ -242,14 +242,25 @@ fn init_logging(level: &str) {
     } else {
         "off"
     };
-    let spec = format!("{level},libcontainer={libs},libcgroups={libs}");
-    let filter = tracing_subscriber::EnvFilter::try_new(spec)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(rustix::termios::isatty(std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
+    // `Targets`, not `EnvFilter`: no regex to compile on every start.
+    let parse = |l: &str| {
+        l.parse()
+            .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN)
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(parse(level))
+        .with_target("libcontainer", parse(libs))
+        .with_target("libcgroups", parse(libs));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(rustix::termios::isatty(std::io::stderr()))
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(filter)
         .try_init();
 }
 
