@@ -82,6 +82,30 @@ pub struct RunArgs {
     /// Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)
     #[arg(long)]
     pub restart: Option<String>,
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -202,6 +226,41 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions, Failure> {
         network: a.network.clone(),
         read_only: a.read_only,
         restart: a.restart.clone(),
+        resources: resources(a)?,
+    })
+}
+
+fn resources(a: &RunArgs) -> Result<berth_engine::record::Resources, Failure> {
+    let bytes = |flag: &str, v: &Option<String>| -> Result<i64, Failure> {
+        match v.as_deref() {
+            None => Ok(0),
+            Some("-1") => Ok(-1),
+            Some(s) => units::parse_bytes(s).map_err(|e| {
+                Failure::new(
+                    125,
+                    format!("invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
+                )
+            }),
+        }
+    };
+    let nano_cpus = match a.cpus.as_deref() {
+        None => 0,
+        Some(s) => {
+            let f: f64 = s
+                .parse()
+                .map_err(|_| Failure::new(125, format!("invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number")))?;
+            (f * 1e9).round() as i64
+        }
+    };
+    Ok(berth_engine::record::Resources {
+        memory: bytes("-m, --memory", &a.memory)?,
+        memory_swap: bytes("--memory-swap", &a.memory_swap)?,
+        memory_reservation: bytes("--memory-reservation", &a.memory_reservation)?,
+        nano_cpus,
+        cpu_shares: a.cpu_shares.unwrap_or(0),
+        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: a.pids_limit,
+        oom_kill_disable: a.oom_kill_disable.then_some(true),
     })
 }
 

@@ -79,6 +79,8 @@ pub struct CreateOptions {
     pub read_only: bool,
     /// `--restart`.
     pub restart: Option<String>,
+    /// `--memory`, `--cpus`, … (validated by [`Engine::create`]).
+    pub resources: record::Resources,
 }
 
 /// How a started task's stdio is handled.
@@ -139,6 +141,37 @@ pub fn pid_start_time(pid: i32) -> Option<u64> {
         return None;
     }
     fields.get(19)?.parse().ok()
+}
+
+/// Docker's checks on resource flags.
+fn check_resources(r: &record::Resources) -> Result<()> {
+    if r.memory != 0 && r.memory < 6 * 1024 * 1024 {
+        return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
+    }
+    if r.memory_swap > 0 && r.memory > 0 && r.memory_swap < r.memory {
+        return Err(Error::Invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
+    }
+    if r.memory_swap > 0 && r.memory == 0 {
+        return Err(Error::Invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        ));
+    }
+    if r.memory > 0 && r.memory_reservation > r.memory {
+        return Err(Error::Invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage".into(),
+        ));
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as i64;
+    if r.nano_cpus < 0 || r.nano_cpus > ncpu * 1_000_000_000 {
+        return Err(Error::Invalid(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    Ok(())
 }
 
 /// The cgroup of container `id`, relative to the cgroup root.
@@ -414,6 +447,7 @@ impl Engine {
                 "Conflicting options: cannot specify both --restart and --rm".into(),
             ));
         }
+        check_resources(&o.resources)?;
         let id = random_id();
         let name = match &o.name {
             Some(n) => {
@@ -517,6 +551,14 @@ impl Engine {
                 init: o.init.then_some(true),
                 readonly_rootfs: o.read_only,
                 restart_policy,
+                resources: {
+                    let mut r = o.resources.clone();
+                    // Docker's default: swap as large as the memory limit.
+                    if r.memory > 0 && r.memory_swap == 0 {
+                        r.memory_swap = 2 * r.memory;
+                    }
+                    r
+                },
                 seccomp_profile: None,
             },
             config: Config {

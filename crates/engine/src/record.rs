@@ -143,6 +143,28 @@ pub struct Ulimit {
     pub hard: u64,
 }
 
+/// Resource limits (part of `HostConfig`, docker's field names; 0 = unset).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Resources {
+    /// `--memory`, bytes.
+    pub memory: i64,
+    /// `--memory-swap`, bytes of memory plus swap (-1 = unlimited).
+    pub memory_swap: i64,
+    /// `--memory-reservation`, bytes.
+    pub memory_reservation: i64,
+    /// `--cpus`, in billionths of a CPU.
+    pub nano_cpus: i64,
+    /// `--cpu-shares`.
+    pub cpu_shares: i64,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: String,
+    /// `--pids-limit` (0 = unset, -1 = unlimited).
+    pub pids_limit: Option<i64>,
+    /// `--oom-kill-disable`.
+    pub oom_kill_disable: Option<bool>,
+}
+
 /// `HostConfig.RestartPolicy`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
@@ -205,6 +227,8 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     #[serde(default)]
     pub restart_policy: RestartPolicy,
+    #[serde(flatten)]
+    pub resources: Resources,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
 }

@@ -1,0 +1,88 @@
+//! Resource limits through the container's cgroup (v1 or v2).
+
+mod support;
+
+use support::{unique, Berth};
+
+/// Reads a cgroup file inside the container, v1 path first, then v2.
+fn cg(b: &Berth, flags: &[&str], v1: &str, v2: &str) -> String {
+    let script = format!("cat /sys/fs/cgroup/{v1} 2>/dev/null || cat /sys/fs/cgroup/{v2}");
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    b.ok(&args).trim().to_string()
+}
+
+#[test]
+fn memory_cpu_pids_limits_reach_the_cgroup() {
+    let b = Berth::new();
+    assert_eq!(
+        cg(
+            &b,
+            &["-m", "64m"],
+            "memory/memory.limit_in_bytes",
+            "memory.max"
+        ),
+        "67108864"
+    );
+    let quota = cg(&b, &["--cpus", "0.5"], "cpu/cpu.cfs_quota_us", "cpu.max");
+    assert!(quota == "50000" || quota.starts_with("50000 "), "{quota}");
+    assert_eq!(
+        cg(&b, &["--pids-limit", "50"], "pids/pids.max", "pids.max"),
+        "50"
+    );
+    assert_eq!(
+        cg(
+            &b,
+            &["--cpuset-cpus", "0"],
+            "cpuset/cpuset.cpus",
+            "cpuset.cpus"
+        ),
+        "0"
+    );
+    let shares = cg(&b, &["--cpu-shares", "512"], "cpu/cpu.shares", "cpu.weight");
+    assert!(!shares.is_empty());
+}
+
+#[test]
+fn oom_kill_shows_137_and_oomkilled() {
+    let b = Berth::new();
+    let name = unique("oom");
+    b.fails(
+        &[
+            "run",
+            "--name",
+            &name,
+            "-m",
+            "8m",
+            "--memory-swap",
+            "8m",
+            "busybox",
+            "sh",
+            "-c",
+            "x=a; while true; do x=\"$x$x\"; done",
+        ],
+        137,
+    );
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.OOMKilled}} {{.State.ExitCode}}",
+            &name
+        ])
+        .trim(),
+        "true 137"
+    );
+}
+
+#[test]
+fn bad_limits_are_refused() {
+    let b = Berth::new();
+    assert!(b
+        .fails(&["run", "--rm", "-m", "1m", "busybox", "true"], 125)
+        .contains("Minimum memory limit"));
+    b.fails(&["run", "--rm", "-m", "lots", "busybox", "true"], 125);
+    b.fails(&["run", "--rm", "--cpus", "999", "busybox", "true"], 125);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+}
