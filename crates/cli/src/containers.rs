@@ -106,6 +106,18 @@ pub struct RunArgs {
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+    /// Bind mount a volume
+    #[arg(short, long, value_name = "list")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long, value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long, value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -227,6 +239,10 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions, Failure> {
         read_only: a.read_only,
         restart: a.restart.clone(),
         resources: resources(a)?,
+        volumes: a.volume.clone(),
+        mounts: a.mount.clone(),
+        tmpfs: a.tmpfs.clone(),
+        volumes_from: a.volumes_from.clone(),
     })
 }
 
@@ -1003,7 +1019,7 @@ pub fn ps(e: &Engine, a: &PsArgs) -> CmdResult {
 pub fn rm(e: &Engine, a: &RmArgs) -> CmdResult {
     let mut failed = false;
     for name in &a.containers {
-        match e.remove(name, a.force) {
+        match e.remove_with_volumes(name, a.force, a.volumes) {
             Ok(()) => println!("{name}"),
             Err(err) => {
                 eprintln!("Error response from daemon: {err}");

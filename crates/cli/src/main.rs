@@ -5,6 +5,7 @@ mod containers;
 mod format;
 mod images;
 mod units;
+mod volumes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,6 +141,11 @@ enum Cmd {
     Image {
         #[command(subcommand)]
         cmd: ImageCmd,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: volumes::VolumeCmd,
     },
     /// Internal: the container monitor.
     #[command(name = "__monitor", hide = true)]
@@ -359,6 +365,7 @@ fn dispatch(cli: &Cli) -> CmdResult {
             cmd: ImageCmd::Prune(a),
         } => i::prune(&engine(cli)?, a),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
+        Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
         Cmd::Logs(a)
         | Cmd::Container {
             cmd: ContainerCmd::Logs(a),

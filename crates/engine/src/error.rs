@@ -39,6 +39,17 @@ pub enum Error {
         /// What was asked.
         what: String,
     },
+    /// get NAME: no such volume
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    /// The volume is used by a container.
+    #[error("remove {name}: volume is in use - [{ids}]")]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// Containers using it.
+        ids: String,
+    },
     /// Flags or options are invalid (the message says which).
     #[error("{0}")]
     Invalid(String),
@@ -75,7 +86,8 @@ impl Error {
     /// The kind of this error, for exit codes and HTTP statuses.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) => ErrorKind::NotFound,
+            Error::NoSuchContainer(_) | Error::NoSuchVolume(_) => ErrorKind::NotFound,
+            Error::VolumeInUse { .. } => ErrorKind::Conflict,
             Error::NameInUse { .. } | Error::RemoveRunning { .. } | Error::BadState { .. } => {
                 ErrorKind::Conflict
             }

@@ -16,6 +16,7 @@ pub mod opts;
 pub mod record;
 pub mod spec;
 pub mod user;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -81,6 +82,14 @@ pub struct CreateOptions {
     pub restart: Option<String>,
     /// `--memory`, `--cpus`, … (validated by [`Engine::create`]).
     pub resources: record::Resources,
+    /// `-v`/`--volume`.
+    pub volumes: Vec<String>,
+    /// `--mount`.
+    pub mounts: Vec<String>,
+    /// `--tmpfs`.
+    pub tmpfs: Vec<String>,
+    /// `--volumes-from`.
+    pub volumes_from: Vec<String>,
 }
 
 /// How a started task's stdio is handled.
@@ -102,6 +111,7 @@ pub struct Engine {
     root: PathBuf,
     runroot: PathBuf,
     images: Store,
+    volumes: volumes::Volumes,
     runtime: Libcontainer,
 }
 
@@ -174,6 +184,20 @@ fn check_resources(r: &record::Resources) -> Result<()> {
     Ok(())
 }
 
+/// Bytes of the regular files below `p`.
+pub(crate) fn du(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => du(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// The cgroup of container `id`, relative to the cgroup root.
 fn cgroup_path(id: &str) -> String {
     format!("/berth/{id}")
@@ -233,6 +257,7 @@ impl Engine {
         let images = Store::open(&root)?;
         let runtime = Libcontainer::new(runroot.join("runtime"));
         Ok(Self {
+            volumes: volumes::Volumes::new(&root),
             root,
             runroot,
             images,
@@ -243,6 +268,161 @@ impl Engine {
     /// The image store.
     pub fn images(&self) -> &Store {
         &self.images
+    }
+
+    /// The volume store.
+    pub fn volumes(&self) -> &volumes::Volumes {
+        &self.volumes
+    }
+
+    /// Resolves `-v`, `--mount`, `--tmpfs`, `--volumes-from` and the image's
+    /// VOLUMEs into mounts, creating named and anonymous volumes (and, like
+    /// docker's `-v`, missing bind sources).
+    fn resolve_mounts(
+        &self,
+        o: &CreateOptions,
+        image_volumes: &[String],
+    ) -> Result<Vec<volumes::MountPoint>> {
+        use volumes::MountPoint;
+        let mut out: Vec<MountPoint> = Vec::new();
+        let volume = |name: Option<&str>, dst: &str, rw: bool, mode: &str| -> Result<MountPoint> {
+            let v = self.volumes.create(name, BTreeMap::new(), name.is_none())?;
+            Ok(MountPoint {
+                typ: "volume".into(),
+                name: v.name,
+                source: v.mountpoint,
+                destination: dst.to_string(),
+                driver: "local".into(),
+                mode: mode.to_string(),
+                rw,
+                propagation: String::new(),
+                tmpfs_options: String::new(),
+            })
+        };
+        let bind = |src: &str, dst: &str, rw: bool, mode: &str| MountPoint {
+            typ: "bind".into(),
+            name: String::new(),
+            source: src.to_string(),
+            destination: dst.to_string(),
+            driver: String::new(),
+            mode: mode.to_string(),
+            rw,
+            propagation: "rprivate".into(),
+            tmpfs_options: String::new(),
+        };
+        for from in &o.volumes_from {
+            let (name, mode) = from.split_once(':').unwrap_or((from.as_str(), ""));
+            let other = self.get(name)?;
+            for m in other.mounts {
+                let mut m = m.clone();
+                if mode == "ro" {
+                    m.rw = false;
+                }
+                out.push(m);
+            }
+        }
+        for v in &o.volumes {
+            let (src, dst, mode) = volumes::parse_volume_flag(v)?;
+            let rw = !mode.split(',').any(|m| m == "ro");
+            let m = match src {
+                Some(s) if s.starts_with('/') => {
+                    // docker's -v creates a missing host directory.
+                    std::fs::create_dir_all(&s)
+                        .map_err(|e| Error::io(format!("creating bind source {s}"), e))?;
+                    bind(&s, &dst, rw, &mode)
+                }
+                Some(name) => volume(Some(&name), &dst, rw, &mode)?,
+                None => volume(None, &dst, rw, &mode)?,
+            };
+            out.push(m);
+        }
+        for v in &o.mounts {
+            let (typ, src, dst, ro, tmpfs) = volumes::parse_mount_flag(v)?;
+            let m = match typ.as_str() {
+                "bind" => {
+                    let s = src.ok_or_else(|| Error::Invalid("invalid mount config for type \"bind\": field Source must not be empty".into()))?;
+                    if !Path::new(&s).exists() {
+                        return Err(Error::Invalid(format!(
+                            "invalid mount config for type \"bind\": bind source path does not exist: {s}"
+                        )));
+                    }
+                    bind(&s, &dst, !ro, "")
+                }
+                "tmpfs" => MountPoint {
+                    typ: "tmpfs".into(),
+                    name: String::new(),
+                    source: String::new(),
+                    destination: dst,
+                    driver: String::new(),
+                    mode: String::new(),
+                    rw: !ro,
+                    propagation: String::new(),
+                    tmpfs_options: tmpfs,
+                },
+                _ => volume(src.as_deref(), &dst, !ro, "z")?,
+            };
+            out.push(m);
+        }
+        for t in &o.tmpfs {
+            let (dst, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            if !dst.starts_with('/') {
+                return Err(Error::Invalid(format!(
+                    "invalid mount path: '{dst}' mount path must be absolute"
+                )));
+            }
+            out.push(MountPoint {
+                typ: "tmpfs".into(),
+                name: String::new(),
+                source: String::new(),
+                destination: dst.to_string(),
+                driver: String::new(),
+                mode: String::new(),
+                rw: !opts.split(',').any(|x| x == "ro"),
+                propagation: String::new(),
+                tmpfs_options: opts.to_string(),
+            });
+        }
+        for dst in image_volumes {
+            if !out
+                .iter()
+                .any(|m| m.destination.trim_end_matches('/') == dst.trim_end_matches('/'))
+            {
+                out.push(volume(None, dst, true, "")?);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &out {
+            if !seen.insert(m.destination.trim_end_matches('/').to_string()) {
+                return Err(Error::Invalid(format!(
+                    "Duplicate mount point: {}",
+                    m.destination
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Containers that use volume `name`.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.mounts.iter().any(|m| m.typ == "volume" && m.name == name))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// `docker volume rm`: refused while a container uses it (unless `force`).
+    pub fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
+        self.volumes.get(name)?;
+        let users = self.volume_users(name);
+        if !users.is_empty() && !force {
+            return Err(Error::VolumeInUse {
+                name: name.to_string(),
+                ids: users.join(", "),
+            });
+        }
+        self.volumes.remove(name)
     }
 
     /// The berth root.
@@ -521,6 +701,7 @@ impl Engine {
             std::fs::write(dir.join(f), content)
                 .map_err(|e| Error::io(format!("writing {f}"), e))?;
         }
+        let mounts = self.resolve_mounts(o, &ic.volumes)?;
         let mut env = ic.env.clone();
         env = envfile::merge_env(&env, &o.env);
         let mut labels = ic.labels.clone();
@@ -581,6 +762,7 @@ impl Engine {
                 labels,
                 stop_signal: ic.stop_signal.clone(),
             },
+            mounts,
         };
         c.save(&self.record_path(id))?;
         Ok(c)
@@ -619,6 +801,13 @@ impl Engine {
         }
         let mounts = self.images.rootfs_mounts(&c.image, &upper, &work)?;
         berth_runtime::mount::mount_rootfs(&mounts, &rootfs)?;
+        for m in c
+            .mounts
+            .iter()
+            .filter(|m| m.typ == "volume" && !m.mode.contains("nocopy"))
+        {
+            self.copy_up(&rootfs, m);
+        }
         let passwd = read_in_root(&rootfs, "/etc/passwd");
         let group = read_in_root(&rootfs, "/etc/group");
         let user = user::resolve_user(&c.config.user, passwd.as_deref(), group.as_deref())
@@ -636,6 +825,31 @@ impl Engine {
         std::fs::write(bundle.join("config.json"), bytes)
             .map_err(|e| Error::io("writing config.json", e))?;
         Ok(bundle)
+    }
+
+    /// A new (empty) volume takes what the image has at its path, as
+    /// docker does. The image path must resolve inside the rootfs.
+    fn copy_up(&self, rootfs: &Path, m: &volumes::MountPoint) {
+        let data = Path::new(&m.source);
+        let empty = std::fs::read_dir(data)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return;
+        }
+        let Ok(src) = std::fs::canonicalize(rootfs.join(m.destination.trim_start_matches('/')))
+        else {
+            return;
+        };
+        let Ok(root) = std::fs::canonicalize(rootfs) else {
+            return;
+        };
+        if !src.starts_with(&root) || !src.is_dir() {
+            return;
+        }
+        if let Err(e) = volumes::copy_tree(&src, data) {
+            tracing::warn!(volume = %m.name, error = %e, "copying image content into the volume");
+        }
     }
 
     /// Starts the container and stays attached until it exits (`run`
@@ -695,7 +909,7 @@ impl Engine {
             c.state.finished_at = now();
         }
         if c.host_config.auto_remove {
-            self.destroy(&c);
+            self.destroy_with(&c, true);
         } else if self.record_path(&id).exists() {
             // Not if a concurrent `rm -f` already took it away.
             c.save(&self.record_path(&id))?;
@@ -908,6 +1122,21 @@ impl Engine {
         c.save(&self.record_path(id))
     }
 
+    /// Removes everything of a container: task, mounts, dirs, name, and its
+    /// anonymous volumes when `volumes` is set.
+    fn destroy_with(&self, c: &Container, volumes: bool) {
+        self.destroy(c);
+        if volumes {
+            for m in c.mounts.iter().filter(|m| m.typ == "volume") {
+                if self.volumes.get(&m.name).is_ok_and(|v| v.anonymous)
+                    && self.volume_users(&m.name).is_empty()
+                {
+                    let _ = self.volumes.remove(&m.name);
+                }
+            }
+        }
+    }
+
     /// Removes everything of a container: task, mounts, dirs, name.
     fn destroy(&self, c: &Container) {
         self.teardown(&c.id);
@@ -931,6 +1160,16 @@ impl Engine {
         if std::fs::read_to_string(&name).is_ok_and(|s| s.trim() == c.id) {
             let _ = std::fs::remove_file(name);
         }
+    }
+
+    /// `docker rm [-f] [-v]`.
+    pub fn remove_with_volumes(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
+        let c = self.get(reference)?;
+        self.remove(&c.id, force)?;
+        if volumes {
+            self.destroy_with(&c, true);
+        }
+        Ok(())
     }
 
     /// `docker rm [-f]`.
@@ -970,18 +1209,6 @@ impl Engine {
 
     /// Bytes written by the container (its upper dir).
     pub fn size_rw(&self, id: &str) -> u64 {
-        fn du(p: &Path) -> u64 {
-            let Ok(rd) = std::fs::read_dir(p) else {
-                return 0;
-            };
-            rd.filter_map(|e| e.ok())
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => du(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        }
         du(&self.dir(id).join("upper"))
     }
 
@@ -997,7 +1224,7 @@ impl Engine {
                 "WorkDir": dir.join("work"),
             }
         });
-        v["Mounts"] = serde_json::json!([]);
+        v["Mounts"] = serde_json::to_value(&c.mounts).unwrap_or_default();
         v["NetworkSettings"] = serde_json::json!({"Networks": {}});
         if let Some(o) = v.as_object_mut() {
             if let Some(s) = o.get_mut("State").and_then(|s| s.as_object_mut()) {

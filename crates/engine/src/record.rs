@@ -255,6 +255,8 @@ pub struct Container {
     pub platform: String,
     pub host_config: HostConfig,
     pub config: Config,
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::MountPoint>,
 }
 
 impl Container {

@@ -119,6 +119,44 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
         }));
     }
 
+    for m in &c.mounts {
+        let mut options = vec![];
+        let mount = match m.typ.as_str() {
+            "tmpfs" => {
+                options.extend(["nosuid", "nodev", "noexec"].map(String::from));
+                options.extend(
+                    m.tmpfs_options
+                        .split(',')
+                        .filter(|o| !o.is_empty())
+                        .map(String::from),
+                );
+                if !m.rw && !options.iter().any(|o| o == "ro") {
+                    options.push("ro".into());
+                }
+                json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": options})
+            }
+            _ => {
+                options.extend(["rbind", if m.rw { "rw" } else { "ro" }].map(String::from));
+                options.push(if m.propagation.is_empty() {
+                    "rprivate".into()
+                } else {
+                    m.propagation.clone()
+                });
+                json!({"destination": m.destination, "type": "bind", "source": m.source, "options": options})
+            }
+        };
+        mounts.push(mount);
+    }
+
+    // Parents before children (a volume on /etc before /etc/hosts), as
+    // docker orders mounts; the sort is stable.
+    mounts.sort_by_key(|m| {
+        m["destination"]
+            .as_str()
+            .map(|d| d.split('/').filter(|p| !p.is_empty()).count())
+            .unwrap_or(0)
+    });
+
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -253,6 +291,7 @@ mod tests {
             driver: "overlay2".into(),
             platform: "linux".into(),
             host_config: hc,
+            mounts: vec![],
             config: Config {
                 hostname: "aaaaaaaaaaaa".into(),
                 env: vec!["A=1".into()],
