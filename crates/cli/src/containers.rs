@@ -551,6 +551,75 @@ pub fn wait(e: &Engine, a: &WaitArgs) -> CmdResult {
     Ok(u8::from(failed))
 }
 
+/// Flags of `exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Container
+    pub container: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `docker exec`.
+pub fn exec(e: &Engine, a: &ExecArgs) -> CmdResult {
+    let bad = |m: String| Failure::new(125, m);
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let content =
+            std::fs::read_to_string(f).map_err(|err| bad(format!("open {f}: {}", io_msg(&err))))?;
+        env.extend(
+            berth_engine::envfile::parse_env_file(&content, &host_env)
+                .map_err(|err| bad(err.to_string()))?,
+        );
+    }
+    for v in &a.env {
+        env.extend(berth_engine::envfile::parse_env_flag(v, &host_env));
+    }
+    let o = berth_engine::ExecOptions {
+        cmd: a.command.clone(),
+        env,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        privileged: a.privileged,
+    };
+    match e.exec(&a.container, &o) {
+        Ok(code) => Ok(u8::try_from(code).unwrap_or(255)),
+        Err(berth_engine::Error::BadState { what, .. }) => Err(Failure::new(1, what)),
+        Err(
+            err @ (berth_engine::Error::NoSuchContainer(_) | berth_engine::Error::Ambiguous(_)),
+        ) => Err(Failure::new(1, err.to_string())),
+        Err(err) => Err(Failure::new(run_code(err.kind()).max(126), err.to_string())),
+    }
+}
+
 /// Flags of `logs`.
 #[derive(Args, Debug)]
 pub struct LogsArgs {

@@ -108,6 +108,8 @@ enum Cmd {
     /// List containers
     #[command(visible_alias = "list")]
     Ps(containers::PsArgs),
+    /// Execute a command in a running container
+    Exec(containers::ExecArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -169,6 +171,8 @@ enum ContainerCmd {
     Inspect(InspectArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Execute a command in a running container
+    Exec(containers::ExecArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -365,6 +369,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
             cmd: ImageCmd::Prune(a),
         } => i::prune(&engine(cli)?, a),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
+        Cmd::Exec(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Exec(a),
+        } => c::exec(&engine(cli)?, a),
         Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
         Cmd::Logs(a)
         | Cmd::Container {

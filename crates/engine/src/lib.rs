@@ -92,6 +92,27 @@ pub struct CreateOptions {
     pub volumes_from: Vec<String>,
 }
 
+/// What `exec` asks for.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOptions {
+    /// The command and its arguments.
+    pub cmd: Vec<String>,
+    /// `-e`, resolved to `K=V` (a bare `K` removes it).
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `-d`.
+    pub detach: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+}
+
 /// How a started task's stdio is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attach {
@@ -991,6 +1012,115 @@ impl Engine {
             Attach::Detached => wait_task(pid, streams, &mut log()?)?,
         };
         Ok(code)
+    }
+
+    /// `docker exec`: runs a process in a running container's namespaces and
+    /// cgroup and waits for it (unless `detach`). Returns its exit code.
+    ///
+    /// Clones processes: call only from a single-threaded process.
+    pub fn exec(&self, reference: &str, o: &ExecOptions) -> Result<i32> {
+        let c = self.get(reference)?;
+        if !c.state.running {
+            return Err(Error::BadState {
+                id: c.id.clone(),
+                status: "not running".into(),
+                what: format!("container {} is not running", c.id),
+            });
+        }
+        if o.cmd.is_empty() {
+            return Err(Error::Invalid("no command specified".into()));
+        }
+        let bundle = self.bundle(&c.id);
+        let spec_path = bundle.join("config.json");
+        let spec: oci_spec::runtime::Spec = serde_json::from_slice(
+            &std::fs::read(&spec_path)
+                .map_err(|e| Error::io(format!("reading {}", spec_path.display()), e))?,
+        )
+        .map_err(|e| Error::Corrupt {
+            path: spec_path.display().to_string(),
+            source: e,
+        })?;
+        let mut process = spec.process().clone().unwrap_or_default();
+        process.set_args(Some(o.cmd.clone()));
+        let env = envfile::merge_env(process.env().as_deref().unwrap_or_default(), &o.env);
+        process.set_env(Some(env));
+        if let Some(w) = &o.workdir {
+            process.set_cwd(w.into());
+        }
+        process.set_terminal(Some(o.tty));
+        if let Some(u) = &o.user {
+            let rootfs = bundle.join("rootfs");
+            let passwd = read_in_root(&rootfs, "/etc/passwd");
+            let group = read_in_root(&rootfs, "/etc/group");
+            let eu = user::resolve_user(u, passwd.as_deref(), group.as_deref())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let mut pu = process.user().clone();
+            pu.set_uid(eu.uid);
+            pu.set_gid(eu.gid);
+            pu.set_additional_gids(Some(eu.additional_gids));
+            process.set_user(pu);
+        }
+        if o.privileged {
+            let all = spec::privileged_caps();
+            let set: oci_spec::runtime::Capabilities =
+                serde_json::from_value(serde_json::json!(all)).map_err(|e| Error::Corrupt {
+                    path: "capabilities".into(),
+                    source: e,
+                })?;
+            let mut caps = process.capabilities().clone().unwrap_or_default();
+            caps.set_bounding(Some(set.clone()));
+            caps.set_effective(Some(set.clone()));
+            caps.set_permitted(Some(set));
+            process.set_capabilities(Some(caps));
+        }
+        let mut io = TaskIo::default();
+        if !o.interactive {
+            let null =
+                std::fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
+            io.stdin = Some(null.into());
+        }
+        if o.detach {
+            let null = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map_err(|e| Error::io("opening /dev/null", e))?;
+            io.stdout = Some(null.try_clone().map_err(|e| Error::io("dup", e))?.into());
+            io.stderr = Some(null.into());
+        }
+        let bundle_dir = std::fs::File::open(&bundle)
+            .map_err(|e| Error::io(format!("opening {}", bundle.display()), e))?;
+        let listener = if o.tty {
+            use std::os::fd::AsRawFd;
+            let name = format!("exec-{}.sock", std::process::id());
+            let _ = std::fs::remove_file(bundle.join(&name));
+            let sock = PathBuf::from(format!("/proc/self/fd/{}/{name}", bundle_dir.as_raw_fd()));
+            let l = std::os::unix::net::UnixListener::bind(&sock)
+                .map_err(|e| Error::io("binding the console socket", e))?;
+            io.console_socket = Some(sock);
+            Some((l, bundle.join(name)))
+        } else {
+            None
+        };
+        let pid = self.runtime.exec(&c.id, &bundle, process, io);
+        let master = match (&listener, &pid) {
+            (Some((l, _)), Ok(_)) => Some(berth_runtime::attach::receive_pty_master(l)),
+            _ => None,
+        };
+        if let Some((_, path)) = &listener {
+            let _ = std::fs::remove_file(path);
+        }
+        let pid = pid?;
+        let master = master.transpose()?;
+        if o.detach {
+            return Ok(0);
+        }
+        let _signals = berth_runtime::attach::SignalGuard::block()?;
+        let streams = TaskStreams {
+            master,
+            interactive: o.interactive,
+            pipes: Vec::new(),
+        };
+        Ok(wait_task(pid, streams, &mut StdioSink)?)
     }
 
     /// Whether the kernel's OOM killer killed something in the container's

@@ -39,6 +39,16 @@ fn host_bounding_set() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// Every capability berth itself may pass on (a host or sandbox can have a
+/// smaller bounding set than the kernel knows): `--privileged`.
+pub fn privileged_caps() -> Vec<String> {
+    let bounding = host_bounding_set();
+    defaults::all_caps()
+        .into_iter()
+        .filter(|c| defaults::cap_number(c).is_some_and(|n| bounding & (1u64 << n) != 0))
+        .collect()
+}
+
 /// Builds the spec for `c`, whose rootfs is mounted at `bundle/rootfs`.
 pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec> {
     let hc = &c.host_config;
@@ -55,13 +65,7 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
     }
 
     let caps: Vec<String> = if hc.privileged {
-        // Every capability berth itself may pass on (a host or sandbox can
-        // have a smaller bounding set than the kernel knows).
-        let bounding = host_bounding_set();
-        defaults::all_caps()
-            .into_iter()
-            .filter(|c| defaults::cap_number(c).is_some_and(|n| bounding & (1u64 << n) != 0))
-            .collect()
+        privileged_caps()
     } else {
         defaults::apply_cap_changes(
             defaults::DEFAULT_CAPS,

@@ -230,9 +230,11 @@ pub fn parse_mount_flag(v: &str) -> Result<(String, Option<String>, String, bool
             "tmpfs-mode" => tmpfs.push(format!("mode={val}")),
             "bind-propagation" | "consistency" | "volume-nocopy" | "volume-driver"
             | "volume-label" => {}
-            _ => return Err(Error::Invalid(format!(
+            _ => {
+                return Err(Error::Invalid(format!(
                 "invalid argument \"{v}\" for \"--mount\" flag: unexpected key '{k}' in '{field}'"
-            ))),
+            )))
+            }
         }
     }
     if !matches!(typ.as_str(), "bind" | "volume" | "tmpfs") {

@@ -78,6 +78,17 @@ pub trait Runtime {
     fn start(&self, task: &mut Task) -> Result<()>;
     /// Sends `signal` to the task's pid 1.
     fn kill(&self, id: &str, signal: i32) -> Result<()>;
+    /// Starts `process` (an OCI process: args, env, cwd, user, caps,
+    /// terminal) in the running task's namespaces and cgroup, with the
+    /// task's seccomp profile, as read from `bundle/config.json`. Returns
+    /// the new process's pid (a child of the caller).
+    fn exec(
+        &self,
+        id: &str,
+        bundle: &Path,
+        process: oci_spec::runtime::Process,
+        io: TaskIo,
+    ) -> Result<i32>;
     /// Removes the task's runtime state and cgroup, killing it if needed.
     /// Deleting a task that does not exist is not an error.
     fn delete(&self, id: &str) -> Result<()>;

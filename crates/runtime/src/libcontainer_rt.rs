@@ -64,21 +64,7 @@ impl Libcontainer {
         let process = spec.process_mut().as_mut();
         let mut capabilities = process.as_ref().and_then(|p| p.capabilities().clone());
         if let Some(c) = capabilities.as_mut() {
-            for (cap, lc) in [
-                (Capability::SysAdmin, caps::Capability::CAP_SYS_ADMIN),
-                (Capability::Setpcap, caps::Capability::CAP_SETPCAP),
-            ] {
-                let bounding = c.bounding().clone().unwrap_or_default();
-                if !bounding.contains(&cap) {
-                    extra.push(lc);
-                    let mut b = bounding;
-                    b.insert(cap);
-                    c.set_bounding(Some(b));
-                    let mut p = c.permitted().clone().unwrap_or_default();
-                    p.insert(cap);
-                    c.set_permitted(Some(p));
-                }
-            }
+            extra = keep_caps_for_seccomp(c);
         }
         if let Some(p) = process {
             p.set_capabilities(capabilities);
@@ -112,6 +98,29 @@ impl Libcontainer {
         }
         Container::load(dir).ok()
     }
+}
+
+/// Adds CAP_SYS_ADMIN and CAP_SETPCAP to the bounding and permitted sets
+/// (not effective) so the init can load a seccomp filter without
+/// no_new_privs; returns the ones it added, which the executor drops again.
+fn keep_caps_for_seccomp(c: &mut oci_spec::runtime::LinuxCapabilities) -> Vec<caps::Capability> {
+    let mut extra = Vec::new();
+    for (cap, lc) in [
+        (Capability::SysAdmin, caps::Capability::CAP_SYS_ADMIN),
+        (Capability::Setpcap, caps::Capability::CAP_SETPCAP),
+    ] {
+        let bounding = c.bounding().clone().unwrap_or_default();
+        if !bounding.contains(&cap) {
+            extra.push(lc);
+            let mut b = bounding;
+            b.insert(cap);
+            c.set_bounding(Some(b));
+            let mut p = c.permitted().clone().unwrap_or_default();
+            p.insert(cap);
+            c.set_permitted(Some(p));
+        }
+    }
+    extra
 }
 
 /// The whole chain of an error's messages, joined.
@@ -174,6 +183,57 @@ impl Runtime for Libcontainer {
             op: "start",
             msg: chain(&e),
         })
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        bundle: &Path,
+        mut process: oci_spec::runtime::Process,
+        io: TaskIo,
+    ) -> Result<i32> {
+        let spec_path = bundle.join("config.json");
+        let spec = Spec::load(&spec_path)
+            .map_err(|e| Error::Create(format!("loading {}: {e}", spec_path.display())))?;
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().clone()) {
+            Some(s) if crate::seccomp::precompilable(&s) => {
+                let bpf =
+                    crate::seccomp::cached_bpf(&self.state_root.with_file_name("seccomp"), &s)?;
+                let mut caps = process.capabilities().clone().unwrap_or_default();
+                let extra = keep_caps_for_seccomp(&mut caps);
+                process.set_capabilities(Some(caps));
+                Some(SeccompLoad {
+                    bpf: std::sync::Arc::new(bpf),
+                    extra_caps: extra,
+                })
+            }
+            _ => None,
+        };
+        let file = bundle.join(format!("exec-{}.json", std::process::id()));
+        let bytes = serde_json::to_vec(&process).map_err(|e| Error::Create(e.to_string()))?;
+        std::fs::write(&file, bytes).map_err(|e| Error::sys("writing the exec process", e))?;
+        let tty = io.console_socket.is_some();
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|e| create_error(&e))?
+            .with_executor(BerthExecutor { seccomp })
+            .with_console_socket(io.console_socket.as_ref());
+        if let Some(fd) = io.stdin {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = io.stdout {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = io.stderr {
+            b = b.with_stderr(fd);
+        }
+        let res = b
+            .as_tenant()
+            .with_process(Some(&file))
+            .with_detach(tty)
+            .build();
+        let _ = std::fs::remove_file(&file);
+        res.map(|pid| pid.as_raw()).map_err(|e| create_error(&e))
     }
 
     fn kill(&self, id: &str, signal: i32) -> Result<()> {
