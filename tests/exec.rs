@@ -57,10 +57,8 @@ fn exec_stdin_detach_and_stopped() {
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"abc\n").unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout),
-        "ABC\n"
-    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ABC\n", "{out:?}");
     b.ok(&["exec", "-d", &id, "sh", "-c", "echo detached > /tmp/marker"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

@@ -986,15 +986,20 @@ impl Engine {
         };
         let _signals = berth_runtime::attach::SignalGuard::block()?;
         let pid = task.pid();
+        // The start time is read before the task execs (it may exit at
+        // once); it does not change across exec.
+        let pid_start = pid_start_time(pid);
+        c.state.started_at = now();
+        self.runtime.start(&mut task)?;
+        // Recorded as running once its command runs, so `exec` and
+        // friends never meet a task still waiting to start.
         c.state.pid = pid;
-        c.state.pid_start = pid_start_time(pid);
+        c.state.pid_start = pid_start;
         let me = std::process::id() as i32;
         c.state.monitor = pid_start_time(me).map(|s| (me, s));
         c.state.running = true;
         c.state.status = Status::Running;
-        c.state.started_at = now();
         c.save(&self.record_path(&c.id))?;
-        self.runtime.start(&mut task)?;
         let streams = TaskStreams {
             master,
             interactive,
