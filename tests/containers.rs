@@ -398,3 +398,50 @@ fn killed_attached_run_keeps_container_consistent() {
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert!(b.mounts().is_empty(), "{:?}", b.mounts());
 }
+
+#[test]
+fn pause_unpause_rename_top() {
+    let b = Berth::new();
+    let name = unique("p");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do sleep 0.05; done",
+    ]);
+    b.ok(&["pause", &name]);
+    let st = b.ok(&[
+        "ps",
+        "--format",
+        "{{.Status}}|{{.State}}",
+        "--filter",
+        &format!("name={name}"),
+    ]);
+    assert!(st.contains("(Paused)|paused"), "{st}");
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Paused}}", &name]).trim(),
+        "true"
+    );
+    assert!(b.fails(&["pause", &name], 1).contains("already paused"));
+    b.ok(&["unpause", &name]);
+    assert!(b.fails(&["unpause", &name], 1).contains("is not paused"));
+    let top = b.ok(&["top", &name]);
+    assert!(top.lines().next().unwrap().contains("PID"), "{top}");
+    assert!(top.contains("sh -c while true"), "{top}");
+    let renamed = unique("renamed");
+    b.ok(&["rename", &name, &renamed]);
+    assert_eq!(b.ok(&["ps", "--format", "{{.Names}}"]).trim(), renamed);
+    assert!(b
+        .fails(&["inspect", "--type", "container", &name], 1)
+        .contains("No such object"));
+    // A paused container still goes with rm -f.
+    b.ok(&["pause", &renamed]);
+    b.ok(&["rm", "-f", &renamed]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    // The old name is free again.
+    b.ok(&["create", "--name", &name, "busybox", "true"]);
+}

@@ -551,6 +551,102 @@ pub fn wait(e: &Engine, a: &WaitArgs) -> CmdResult {
     Ok(u8::from(failed))
 }
 
+/// Containers, for `pause`/`unpause`.
+#[derive(Args, Debug)]
+pub struct ContainersArgs {
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `docker pause` (`paused`) / `docker unpause`.
+pub fn pause(e: &Engine, a: &ContainersArgs, paused: bool) -> CmdResult {
+    let mut failed = false;
+    for name in &a.containers {
+        match e.set_paused(name, paused) {
+            Ok(_) => println!("{name}"),
+            Err(berth_engine::Error::BadState { what, .. }) => {
+                eprintln!("Error response from daemon: {what}");
+                failed = true;
+            }
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Flags of `rename`.
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    /// Container
+    pub container: String,
+    /// New name
+    pub new_name: String,
+}
+
+/// `docker rename`.
+pub fn rename(e: &Engine, a: &RenameArgs) -> CmdResult {
+    e.rename(&a.container, &a.new_name)?;
+    Ok(0)
+}
+
+/// Flags of `top`.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Container
+    pub container: String,
+    /// ps options (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+/// `docker top`: the host's `ps`, limited to the container's processes.
+pub fn top(e: &Engine, a: &TopArgs) -> CmdResult {
+    let (_, pids) = match e.pids(&a.container) {
+        Ok(x) => x,
+        Err(berth_engine::Error::BadState { what, .. }) => return Err(Failure::new(1, what)),
+        Err(err) => return Err(err.into()),
+    };
+    let args: Vec<String> = if a.ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        a.ps_args.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|err| Failure::new(1, format!("running ps: {err}")))?;
+    if !out.status.success() {
+        return Err(Failure::new(
+            1,
+            format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Failure::new(1, "Couldn't find PID field in ps output"))?;
+    println!("{header}");
+    for l in lines {
+        if let Some(pid) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            if pids.contains(&pid) {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(0)
+}
+
 /// Flags of `exec`.
 #[derive(Args, Debug)]
 pub struct ExecArgs {

@@ -110,6 +110,14 @@ enum Cmd {
     Ps(containers::PsArgs),
     /// Execute a command in a running container
     Exec(containers::ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause(containers::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(containers::ContainersArgs),
+    /// Rename a container
+    Rename(containers::RenameArgs),
+    /// Display the running processes of a container
+    Top(containers::TopArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -173,6 +181,14 @@ enum ContainerCmd {
     Prune(PruneArgs),
     /// Execute a command in a running container
     Exec(containers::ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause(containers::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(containers::ContainersArgs),
+    /// Rename a container
+    Rename(containers::RenameArgs),
+    /// Display the running processes of a container
+    Top(containers::TopArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -373,6 +389,22 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Exec(a),
         } => c::exec(&engine(cli)?, a),
+        Cmd::Pause(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Pause(a),
+        } => c::pause(&engine(cli)?, a, true),
+        Cmd::Unpause(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Unpause(a),
+        } => c::pause(&engine(cli)?, a, false),
+        Cmd::Rename(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Rename(a),
+        } => c::rename(&engine(cli)?, a),
+        Cmd::Top(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Top(a),
+        } => c::top(&engine(cli)?, a),
         Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
         Cmd::Logs(a)
         | Cmd::Container {

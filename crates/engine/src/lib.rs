@@ -922,6 +922,7 @@ impl Engine {
             }
         }
         c.state.running = false;
+        c.state.paused = false;
         c.state.pid = 0;
         c.state.pid_start = None;
         c.state.monitor = None;
@@ -1128,6 +1129,87 @@ impl Engine {
         Ok(wait_task(pid, streams, &mut StdioSink)?)
     }
 
+    /// `docker pause` / `docker unpause`.
+    pub fn set_paused(&self, reference: &str, paused: bool) -> Result<Container> {
+        let mut c = self.get(reference)?;
+        if !c.state.running {
+            return Err(Error::BadState {
+                id: c.id.clone(),
+                status: "not running".into(),
+                what: format!("Container {} is not running", c.id),
+            });
+        }
+        if c.state.paused == paused {
+            return Err(Error::BadState {
+                id: c.id.clone(),
+                status: if paused { "paused" } else { "not paused" }.into(),
+                what: if paused {
+                    format!("Container {} is already paused", c.id)
+                } else {
+                    format!("Container {} is not paused", c.id)
+                },
+            });
+        }
+        self.runtime.freeze(&c.id, paused)?;
+        c.state.paused = paused;
+        c.state.status = if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        c.save(&self.record_path(&c.id))?;
+        Ok(c)
+    }
+
+    /// `docker rename`.
+    pub fn rename(&self, reference: &str, new_name: &str) -> Result<()> {
+        let mut c = self.get(reference)?;
+        let new_name = new_name.trim_start_matches('/');
+        if !names::is_valid(new_name) {
+            return Err(Error::InvalidName(new_name.to_string()));
+        }
+        if c.short_name() == new_name {
+            return Err(Error::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        self.reserve_name(new_name, &c.id)?;
+        let old = c.short_name().to_string();
+        c.name = format!("/{new_name}");
+        if let Err(e) = c.save(&self.record_path(&c.id)) {
+            let _ = std::fs::remove_file(self.root.join("names").join(new_name));
+            return Err(e);
+        }
+        let _ = std::fs::remove_file(self.root.join("names").join(old));
+        Ok(())
+    }
+
+    /// Host pids of every process in the container (its cgroup).
+    pub fn pids(&self, reference: &str) -> Result<(Container, Vec<i32>)> {
+        let c = self.get(reference)?;
+        if !c.state.running {
+            return Err(Error::BadState {
+                id: c.id.clone(),
+                status: "not running".into(),
+                what: format!("container {} is not running", c.id),
+            });
+        }
+        let path = cgroup_path(&c.id);
+        let path = path.trim_start_matches('/');
+        for base in [
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/memory",
+            "/sys/fs/cgroup",
+        ] {
+            if let Ok(s) = std::fs::read_to_string(Path::new(base).join(path).join("cgroup.procs"))
+            {
+                let pids = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                return Ok((c, pids));
+            }
+        }
+        Ok((c.clone(), vec![c.state.pid]))
+    }
+
     /// Whether the kernel's OOM killer killed something in the container's
     /// cgroup (v1 `memory.oom_control`, v2 `memory.events`).
     fn oom_killed(&self, id: &str) -> bool {
@@ -1164,6 +1246,10 @@ impl Engine {
     fn signal(&self, c: &Container, signal: i32) -> Result<()> {
         if pid_start_time(c.state.pid) != c.state.pid_start {
             return Ok(());
+        }
+        if c.state.paused && matches!(signal, 9 | 15) {
+            // A frozen process cannot act on a signal: thaw it, as docker does.
+            let _ = self.runtime.freeze(&c.id, false);
         }
         let pid = rustix::process::Pid::from_raw(c.state.pid)
             .ok_or_else(|| Error::Invalid(format!("bad pid {}", c.state.pid)))?;
@@ -1315,6 +1401,9 @@ impl Engine {
                 return Err(Error::RemoveRunning {
                     name: c.short_name().to_string(),
                 });
+            }
+            if c.state.paused {
+                let _ = self.runtime.freeze(&c.id, false);
             }
             let _ = self.runtime.kill(&c.id, 9);
             let _ = rustix::process::kill_process(

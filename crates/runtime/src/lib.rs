@@ -89,6 +89,9 @@ pub trait Runtime {
         process: oci_spec::runtime::Process,
         io: TaskIo,
     ) -> Result<i32>;
+    /// Freezes (`true`) or thaws (`false`) every process of the task
+    /// (the freezer cgroup, v1 or v2).
+    fn freeze(&self, id: &str, frozen: bool) -> Result<()>;
     /// Removes the task's runtime state and cgroup, killing it if needed.
     /// Deleting a task that does not exist is not an error.
     fn delete(&self, id: &str) -> Result<()>;

@@ -236,6 +236,16 @@ impl Runtime for Libcontainer {
         res.map(|pid| pid.as_raw()).map_err(|e| create_error(&e))
     }
 
+    fn freeze(&self, id: &str, frozen: bool) -> Result<()> {
+        let op = if frozen { "pause" } else { "resume" };
+        let mut c = self.load(id).ok_or_else(|| Error::Op {
+            op,
+            msg: format!("container {id} has no task"),
+        })?;
+        let res = if frozen { c.pause() } else { c.resume() };
+        res.map_err(|e| Error::Op { op, msg: chain(&e) })
+    }
+
     fn kill(&self, id: &str, signal: i32) -> Result<()> {
         let mut c = self.load(id).ok_or_else(|| Error::Op {
             op: "kill",
