@@ -445,3 +445,54 @@ fn pause_unpause_rename_top() {
     // The old name is free again.
     b.ok(&["create", "--name", &name, "busybox", "true"]);
 }
+
+#[test]
+fn diff_and_export() {
+    let b = Berth::new();
+    let name = unique("d");
+    b.ok(&[
+        "run",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /tmp/new; rm /etc/group; mkdir -p /a/b; echo y >> /etc/passwd",
+    ]);
+    let diff = b.ok(&["diff", &name]);
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "A /a",
+            "A /a/b",
+            "C /etc",
+            "D /etc/group",
+            "C /etc/passwd",
+            "C /tmp",
+            "A /tmp/new"
+        ],
+        "{diff}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("out.tar");
+    b.ok(&["export", "-o", tar.to_str().unwrap(), &name]);
+    let list = std::process::Command::new("tar")
+        .arg("tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.trim_start_matches("./") == "tmp/new"),
+        "{list}"
+    );
+    assert!(!list
+        .lines()
+        .any(|l| l.trim_start_matches("./") == "etc/group"));
+    assert!(list
+        .lines()
+        .any(|l| l.trim_start_matches("./") == "bin/busybox"));
+    assert!(b.mounts().is_empty(), "{:?}", b.mounts());
+}

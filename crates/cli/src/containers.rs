@@ -647,6 +647,69 @@ pub fn top(e: &Engine, a: &TopArgs) -> CmdResult {
     Ok(0)
 }
 
+/// Flags of `diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Container
+    pub container: String,
+}
+
+/// `docker diff`.
+pub fn diff(e: &Engine, a: &DiffArgs) -> CmdResult {
+    for (k, p) in e.diff(&a.container)? {
+        println!("{k} {p}");
+    }
+    Ok(0)
+}
+
+/// Flags of `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<String>,
+    /// Container
+    pub container: String,
+}
+
+/// `docker export`.
+pub fn export(e: &Engine, a: &ExportArgs) -> CmdResult {
+    match &a.output {
+        Some(path) => {
+            let p = std::path::Path::new(path);
+            let tmp = p.with_file_name(format!(
+                ".{}.tmp{}",
+                p.file_name().and_then(|n| n.to_str()).unwrap_or("export"),
+                std::process::id()
+            ));
+            let res = (|| -> Result<(), Failure> {
+                let mut f = std::fs::File::create(&tmp).map_err(|err| {
+                    Failure::new(1, format!("failed to export container: {path}: {err}"))
+                })?;
+                e.export(&a.container, &mut f)?;
+                f.sync_all()
+                    .map_err(|err| Failure::new(1, err.to_string()))?;
+                std::fs::rename(&tmp, p).map_err(|err| Failure::new(1, err.to_string()))
+            })();
+            if res.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            res?;
+        }
+        None => {
+            if rustix::termios::isatty(std::io::stdout()) {
+                return Err(Failure::new(
+                    1,
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+                ));
+            }
+            let mut out = std::io::stdout().lock();
+            e.export(&a.container, &mut out)?;
+        }
+    }
+    Ok(0)
+}
+
 /// Flags of `exec`.
 #[derive(Args, Debug)]
 pub struct ExecArgs {

@@ -118,6 +118,10 @@ enum Cmd {
     Rename(containers::RenameArgs),
     /// Display the running processes of a container
     Top(containers::TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(containers::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containers::ExportArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -189,6 +193,10 @@ enum ContainerCmd {
     Rename(containers::RenameArgs),
     /// Display the running processes of a container
     Top(containers::TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(containers::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containers::ExportArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -389,6 +397,14 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Exec(a),
         } => c::exec(&engine(cli)?, a),
+        Cmd::Diff(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Diff(a),
+        } => c::diff(&engine(cli)?, a),
+        Cmd::Export(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Export(a),
+        } => c::export(&engine(cli)?, a),
         Cmd::Pause(a)
         | Cmd::Container {
             cmd: ContainerCmd::Pause(a),

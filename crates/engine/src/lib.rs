@@ -10,6 +10,7 @@
 
 pub mod envfile;
 mod error;
+pub mod fsdiff;
 pub mod logs;
 pub mod names;
 pub mod opts;
@@ -1127,6 +1128,47 @@ impl Engine {
             pipes: Vec::new(),
         };
         Ok(wait_task(pid, streams, &mut StdioSink)?)
+    }
+
+    /// `docker diff`: what the container added, changed and deleted.
+    pub fn diff(&self, reference: &str) -> Result<Vec<fsdiff::Change>> {
+        let c = self.get(reference)?;
+        let image = self.images.get(&c.image)?;
+        let lowers = image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.images.snapshot_fs(l))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(fsdiff::changes(&self.dir(&c.id).join("upper"), &lowers))
+    }
+
+    /// `docker export`: the container's filesystem as a tar.
+    pub fn export(&self, reference: &str, out: &mut dyn std::io::Write) -> Result<()> {
+        let c = self.get(reference)?;
+        let rootfs = self.bundle(&c.id).join("rootfs");
+        if c.state.running && berth_runtime::mount::is_mounted(&rootfs) {
+            return fsdiff::export(&rootfs, out).map_err(|e| Error::io("exporting", e));
+        }
+        // Not running: mount its rootfs aside for the export.
+        let dir = self.dir(&c.id);
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        let target = self.runroot.join("containers").join(format!(
+            ".export-{}-{}",
+            c.id,
+            std::process::id()
+        ));
+        for d in [&upper, &work, &target] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        let mounts = self.images.rootfs_mounts(&c.image, &upper, &work)?;
+        let res = berth_runtime::mount::mount_rootfs(&mounts, &target)
+            .map_err(Error::from)
+            .and_then(|()| fsdiff::export(&target, out).map_err(|e| Error::io("exporting", e)));
+        let _ = berth_runtime::mount::unmount(&target);
+        let _ = std::fs::remove_dir(&target);
+        res
     }
 
     /// `docker pause` / `docker unpause`.
