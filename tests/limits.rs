@@ -86,3 +86,42 @@ fn bad_limits_are_refused() {
     b.fails(&["run", "--rm", "--cpus", "999", "busybox", "true"], 125);
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn stats_no_stream_reads_the_cgroup() {
+    let b = Berth::new();
+    let name = unique("busy");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    let out = b.ok(&["stats", "--no-stream"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+    let row = lines.next().unwrap();
+    assert!(row.contains(&name) && row.contains("/ 64MiB"), "{row}");
+    let cpu = b.ok(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", &name]);
+    let pct: f64 = cpu.trim().trim_end_matches('%').parse().unwrap();
+    assert!(pct > 10.0, "a busy loop uses CPU: {cpu}");
+    b.ok(&["rm", "-f", &name]);
+}

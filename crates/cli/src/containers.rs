@@ -647,6 +647,120 @@ pub fn top(e: &Engine, a: &TopArgs) -> CmdResult {
     Ok(0)
 }
 
+/// Flags of `stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Containers (default: all running)
+    pub containers: Vec<String>,
+}
+
+/// `docker stats`.
+pub fn stats(e: &Engine, a: &StatsArgs) -> CmdResult {
+    use berth_engine::stats::{cpu_percent, Sample};
+    let pick = || -> Result<Vec<Container>, Failure> {
+        if a.containers.is_empty() {
+            Ok(e.list()?
+                .into_iter()
+                .filter(|c| a.all || c.state.running)
+                .collect())
+        } else {
+            a.containers
+                .iter()
+                .map(|n| e.get(n).map_err(Failure::from))
+                .collect()
+        }
+    };
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1);
+    let fmt = match a.format.as_deref() {
+        None | Some("") | Some("table") => {
+            "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+        }
+        Some(f) => f,
+    };
+    const HEADERS: &[(&str, &str)] = &[
+        ("ID", "CONTAINER ID"),
+        ("Container", "CONTAINER"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ];
+    let mut prev: std::collections::HashMap<String, Sample> = std::collections::HashMap::new();
+    let interval = std::time::Duration::from_millis(if a.no_stream { 200 } else { 1000 });
+    let mut first = true;
+    loop {
+        let list = pick()?;
+        if first {
+            for c in list.iter().filter(|c| c.state.running) {
+                prev.insert(c.id.clone(), e.stats(c));
+            }
+            std::thread::sleep(interval);
+            first = false;
+            continue;
+        }
+        let mut rows = Vec::new();
+        for c in &list {
+            let id = if a.no_trunc {
+                c.id.clone()
+            } else {
+                c.short_id().to_string()
+            };
+            let row = if c.state.running {
+                let cur = e.stats(c);
+                let p = prev.get(&c.id).cloned().unwrap_or_else(|| cur.clone());
+                let mem_pct = if cur.mem_limit > 0 {
+                    cur.mem_usage as f64 / cur.mem_limit as f64 * 100.0
+                } else {
+                    0.0
+                };
+                let r = json!({
+                    "ID": id, "Container": id, "Name": c.short_name(),
+                    "CPUPerc": format!("{:.2}%", cpu_percent(&p, &cur, ncpu)),
+                    "MemUsage": format!("{} / {}", units::bytes_size(cur.mem_usage), units::bytes_size(cur.mem_limit)),
+                    "MemPerc": format!("{mem_pct:.2}%"),
+                    "NetIO": format!("{} / {}", units::human_size(cur.net_rx), units::human_size(cur.net_tx)),
+                    "BlockIO": format!("{} / {}", units::human_size(cur.blk_read), units::human_size(cur.blk_write)),
+                    "PIDs": cur.pids.to_string(),
+                });
+                prev.insert(c.id.clone(), cur);
+                r
+            } else {
+                json!({
+                    "ID": id, "Container": id, "Name": c.short_name(), "CPUPerc": "0.00%",
+                    "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
+                    "BlockIO": "0B / 0B", "PIDs": "0",
+                })
+            };
+            rows.push(row);
+        }
+        let text = format::render_list(fmt, HEADERS, &rows)?;
+        if a.no_stream {
+            print!("{text}");
+            return Ok(0);
+        }
+        print!("\x1b[2J\x1b[H{text}");
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(interval);
+    }
+}
+
 /// Flags of `diff`.
 #[derive(Args, Debug)]
 pub struct DiffArgs {

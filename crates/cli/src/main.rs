@@ -120,6 +120,8 @@ enum Cmd {
     Top(containers::TopArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(containers::DiffArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(containers::StatsArgs),
     /// Export a container's filesystem as a tar archive
     Export(containers::ExportArgs),
     /// Fetch the logs of a container
@@ -195,6 +197,8 @@ enum ContainerCmd {
     Top(containers::TopArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(containers::DiffArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(containers::StatsArgs),
     /// Export a container's filesystem as a tar archive
     Export(containers::ExportArgs),
     /// Fetch the logs of a container
@@ -422,6 +426,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
             cmd: ContainerCmd::Top(a),
         } => c::top(&engine(cli)?, a),
         Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
+        Cmd::Stats(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Stats(a),
+        } => c::stats(&engine(cli)?, a),
         Cmd::Logs(a)
         | Cmd::Container {
             cmd: ContainerCmd::Logs(a),

@@ -16,6 +16,7 @@ pub mod names;
 pub mod opts;
 pub mod record;
 pub mod spec;
+pub mod stats;
 pub mod user;
 pub mod volumes;
 
@@ -1128,6 +1129,11 @@ impl Engine {
             pipes: Vec::new(),
         };
         Ok(wait_task(pid, streams, &mut StdioSink)?)
+    }
+
+    /// One usage sample of a running container (`docker stats`).
+    pub fn stats(&self, c: &Container) -> stats::Sample {
+        stats::sample(&cgroup_path(&c.id), c.state.pid)
     }
 
     /// `docker diff`: what the container added, changed and deleted.
