@@ -248,3 +248,51 @@ fn volume_prune() {
     b.ok(&["volume", "prune", "-f", "-a"]);
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
 }
+
+#[test]
+fn system_df_counts_shared_layers_once_and_prune_cleans() {
+    let b = Berth::new();
+    b.ok(&["import", busybox_tar().to_str().unwrap(), "other"]);
+    let name = unique("df");
+    b.ok(&[
+        "run",
+        "--name",
+        &name,
+        "-v",
+        "/anon",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /tmp/x",
+    ]);
+    let df = b.ok(&["system", "df"]);
+    let row = |t: &str| {
+        df.lines()
+            .find(|l| l.starts_with(t))
+            .unwrap_or_else(|| panic!("{t}: {df}"))
+            .to_string()
+    };
+    let images: Vec<String> = row("Images").split_whitespace().map(String::from).collect();
+    assert_eq!(&images[1..3], ["2", "1"], "{df}");
+    // Two images share one layer: the size is one layer's.
+    let single = b.ok(&["images", "--format", "{{.Size}}", "busybox"]);
+    assert_eq!(images[3], single.trim(), "{df}");
+    assert!(
+        row("Containers").split_whitespace().nth(1) == Some("1"),
+        "{df}"
+    );
+    assert!(
+        row("Local Volumes").split_whitespace().nth(2) == Some("1"),
+        "{df}"
+    );
+    assert!(row("Build Cache").contains("0B"));
+    let out = b.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(
+        out.contains("Deleted Containers:") && out.contains("Deleted Volumes:"),
+        "{out}"
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "");
+    b.ok(&["system", "prune", "-f", "-a"]);
+    assert_eq!(b.ok(&["images", "-q"]), "");
+}

@@ -4,6 +4,7 @@
 mod containers;
 mod format;
 mod images;
+mod system;
 mod units;
 mod volumes;
 
@@ -162,6 +163,11 @@ enum Cmd {
     Volume {
         #[command(subcommand)]
         cmd: volumes::VolumeCmd,
+    },
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        cmd: system::SystemCmd,
     },
     /// Internal: the container monitor.
     #[command(name = "__monitor", hide = true)]
@@ -426,6 +432,7 @@ fn dispatch(cli: &Cli) -> CmdResult {
             cmd: ContainerCmd::Top(a),
         } => c::top(&engine(cli)?, a),
         Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
+        Cmd::System { cmd } => system::run(&engine(cli)?, cli, cmd),
         Cmd::Stats(a)
         | Cmd::Container {
             cmd: ContainerCmd::Stats(a),

@@ -679,7 +679,8 @@ impl Store {
         serde_json::from_slice(&fs::read(p).ok()?).ok()
     }
 
-    fn layer_size(&self, chain_id: &str) -> u64 {
+    /// Unpacked size of the layer snapshot `chain_id` (0 when unknown).
+    pub fn layer_size(&self, chain_id: &str) -> u64 {
         self.snapshot_meta(chain_id).map(|m| m.size).unwrap_or(0)
     }
 
