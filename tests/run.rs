@@ -395,3 +395,28 @@ fn parallel_runs_share_one_root() {
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert!(b.mounts().is_empty());
 }
+
+#[test]
+fn sigpipe_has_its_default_action() {
+    let b = Berth::new();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "yes | head -c 3; echo; grep SigIgn /proc/self/status",
+    ]);
+    assert!(out.starts_with("y\ny\n"), "{out}");
+    let ign = u64::from_str_radix(
+        out.lines()
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap(),
+        16,
+    )
+    .unwrap();
+    assert_eq!(ign & (1 << 12), 0, "SIGPIPE ignored in the container");
+}

@@ -37,6 +37,8 @@ impl Entry {
 pub struct JsonLog {
     file: File,
     partial: [Vec<u8>; 2],
+    /// Entries of the chunk being handled, written with one call.
+    out: Vec<u8>,
 }
 
 impl JsonLog {
@@ -49,6 +51,7 @@ impl JsonLog {
         Ok(Self {
             file,
             partial: [Vec::new(), Vec::new()],
+            out: Vec::new(),
         })
     }
 
@@ -62,9 +65,15 @@ impl JsonLog {
             .into(),
             time: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
         };
-        if let Ok(mut s) = serde_json::to_vec(&e) {
-            s.push(b'\n');
-            let _ = self.file.write_all(&s);
+        if serde_json::to_writer(&mut self.out, &e).is_ok() {
+            self.out.push(b'\n');
+        }
+    }
+
+    fn write_out(&mut self) {
+        if !self.out.is_empty() {
+            let _ = self.file.write_all(&self.out);
+            self.out.clear();
         }
     }
 
@@ -76,6 +85,7 @@ impl JsonLog {
                 self.emit(stream, &rest);
             }
         }
+        self.write_out();
     }
 }
 
@@ -96,6 +106,7 @@ impl Sink for JsonLog {
         }
         buf.drain(..start);
         self.partial[i] = buf;
+        self.write_out();
     }
 }
 

@@ -167,6 +167,10 @@ impl Executor for BerthExecutor {
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
             .collect::<Result<_, _>>()?;
+        // berth (a Rust program) ignores SIGPIPE; the container's command
+        // must start with the default, or `yes | head` never ends.
+        // SAFETY: restoring the default disposition installs no handler.
+        let _ = unsafe { signal::signal(Signal::SIGPIPE, signal::SigHandler::SigDfl) };
         if let Some(s) = &self.seccomp {
             s.apply()?;
         }
