@@ -42,10 +42,9 @@ pub struct PruneArgs {
 }
 
 fn pct(part: u64, total: u64) -> String {
-    if total == 0 {
-        String::new()
-    } else {
-        format!(" ({}%)", part * 100 / total)
+    match (part * 100).checked_div(total) {
+        Some(p) => format!(" ({p}%)"),
+        None => String::new(),
     }
 }
 
