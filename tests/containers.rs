@@ -305,14 +305,28 @@ fn restart_policy_on_failure() {
     let id = id.trim();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
+        // Between two runs berth may briefly show the new RestartCount with
+        // Running=false before the next run has started (docker shows
+        // "restarting" there), so wait for the third run's output as well.
         let v = b.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Running}}", id]);
-        if v.trim() == "2 false" {
+        let logs = b.ok(&["logs", id]).lines().count();
+        if v.trim() == "2 false" && logs == 3 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "restarts: {v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restarts: {v}, {logs} log lines"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // No fourth run: on-failure:2 means at most two restarts.
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(b.ok(&["logs", id]).lines().count(), 3);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}}", id])
+            .trim(),
+        "2 3"
+    );
     b.fails(
         &["run", "--rm", "--restart", "always", "busybox", "true"],
         125,
@@ -495,4 +509,120 @@ fn diff_and_export() {
         .lines()
         .any(|l| l.trim_start_matches("./") == "bin/busybox"));
     assert!(b.mounts().is_empty(), "{:?}", b.mounts());
+}
+
+#[test]
+fn status_text_hostname_and_name_conflict_wording() {
+    let b = Berth::new();
+    let name = unique("st");
+    b.ok(&["run", "--name", &name, "busybox", "true"]);
+    let status = b.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Status}}",
+    ]);
+    let status = status.trim();
+    assert!(
+        status.starts_with("Exited (0) ") && status.ends_with(" ago"),
+        "{status}"
+    );
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", &name]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Config.Hostname}}", &name])
+            .trim(),
+        &id.trim()[..12]
+    );
+    // docker's wording, with the leading slash, exit 125, nothing created.
+    let err = b.fails(&["run", "--name", &name, "busybox", "true"], 125);
+    assert!(
+        err.contains(&format!(
+            "Conflict. The container name \"/{name}\" is already in use"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1);
+
+    let named = unique("h");
+    b.ok(&[
+        "create",
+        "--name",
+        &named,
+        "--hostname",
+        "web1",
+        "busybox",
+        "hostname",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.Config.Hostname}}", &named])
+            .trim(),
+        "web1"
+    );
+    assert_eq!(b.ok(&["start", "-a", &named]), "web1\n");
+    let created = unique("cr");
+    b.ok(&["create", "--name", &created, "busybox", "true"]);
+    assert_eq!(
+        b.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={created}"),
+            "--format",
+            "{{.Status}}"
+        ])
+        .trim(),
+        "Created"
+    );
+    let err = b.fails(&["start", "nosuch"], 1);
+    assert!(err.contains("No such container: nosuch"), "{err}");
+}
+
+#[test]
+fn start_attach_interactive() {
+    use std::io::Write;
+    let b = Berth::new();
+    let name = unique("ai");
+    b.ok(&[
+        "create", "-i", "--name", &name, "busybox", "tr", "a-z", "A-Z",
+    ]);
+    let mut child = b
+        .command()
+        .args(["start", "-a", "-i", &name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"shout\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n");
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &name
+        ])
+        .trim(),
+        "exited 0"
+    );
+}
+
+#[test]
+fn version_and_info() {
+    let b = Berth::new();
+    let v = b.ok(&["version"]);
+    assert!(v.contains("Version"), "{v}");
+    let info = b.ok(&["info"]);
+    assert!(info.contains("Containers: 0"), "{info}");
+    assert!(info.contains("Images: 1"), "{info}");
+    b.ok(&["create", "busybox", "true"]);
+    assert!(b.ok(&["info"]).contains("Containers: 1"));
+    // Unknown commands fail; an unknown flag is a usage error: 125 (docker's
+    // flag errors are StatusError 125 for every command).
+    assert!(!b.run(&["nosuchcommand"]).status.success());
+    b.fails(&["ps", "--nosuchflag"], 125);
 }

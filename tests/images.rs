@@ -322,3 +322,250 @@ fn malformed_tar_is_a_clear_error_and_leaves_nothing() {
         assert_eq!(std::fs::read_dir(snaps).unwrap().count(), 0);
     }
 }
+
+#[test]
+fn import_plain_stdin_and_gzip_file() {
+    let b = Berth::empty();
+    // A plain tar on stdin, with the plan's `--change 'CMD ["sh"]'`.
+    let tar = std::fs::read(busybox_tar()).unwrap();
+    let mut child = b
+        .command()
+        .args(["import", "--change", r#"CMD ["sh"]"#, "-", "plain"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&tar).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(
+        b.ok(&["image", "inspect", "-f", "{{json .Config.Cmd}}", "plain"])
+            .trim(),
+        r#"["sh"]"#
+    );
+    // CMD ["sh"] with -i reads the script from stdin.
+    let mut child = b
+        .command()
+        .args(["run", "--rm", "-i", "plain"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo from-stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-stdin\n");
+
+    // A .tar.gz by path, no tag: dangling, listed as <none>.
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("busybox.tar.gz");
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -c < '{}' > '{}'",
+            busybox_tar().display(),
+            gz.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let id = b.ok(&["import", gz.to_str().unwrap()]);
+    let short = &id.trim()[7..19];
+    let row = b.ok(&["images", "--format", "{{.ID}} {{.Repository}} {{.Tag}}"]);
+    assert!(row.contains(&format!("{short} <none> <none>")), "{row}");
+    assert_eq!(b.ok(&["run", "--rm", short, "echo", "ok"]), "ok\n");
+    // A missing file is berth's error.
+    let err = b.fails(&["import", "/no/such/file.tar"], 1);
+    assert!(!err.is_empty());
+}
+
+#[test]
+fn images_all_digests_and_multi_tag_rmi() {
+    let b = Berth::new();
+    let header = |args: &[&str]| b.ok(args).lines().next().unwrap_or("").to_string();
+    let h = header(&["images", "-a"]);
+    assert!(h.starts_with("REPOSITORY") && h.ends_with("SIZE"), "{h}");
+    let h = header(&["images", "--digests"]);
+    assert!(h.contains("DIGEST"), "{h}");
+    let h = header(&["images", "--no-trunc"]);
+    assert!(h.contains("IMAGE ID"), "{h}");
+    let full = b.ok(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    assert!(
+        full.trim().starts_with("sha256:") && full.trim().len() == 71,
+        "{full}"
+    );
+
+    // An image with two tags cannot be removed by id without -f (docker:
+    // "image is referenced in multiple repositories", exit 1).
+    b.ok(&["tag", "busybox", "second:tag"]);
+    let id = b.ok(&["images", "-q", "busybox"]).trim().to_string();
+    let err = b.fails(&["rmi", &id], 1);
+    assert!(err.contains("referenced in multiple repositories"), "{err}");
+    // With -f every tag goes, then the image.
+    let out = b.ok(&["rmi", "-f", &id]);
+    assert!(out.contains("Untagged: busybox:latest"), "{out}");
+    assert!(out.contains("Untagged: second:tag"), "{out}");
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert_eq!(b.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn rmi_refused_while_a_running_container_uses_the_image() {
+    let b = Berth::new();
+    let id = b.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    let err = b.fails(&["rmi", "busybox"], 1);
+    assert!(err.contains("conflict"), "{err}");
+    assert_eq!(b.ok(&["images", "-q"]).lines().count(), 1);
+    b.ok(&["rm", "-f", id.trim()]);
+    b.ok(&["rmi", "busybox"]);
+}
+
+/// Files named `name` anywhere under `dir` (symlinks not followed).
+fn find_named(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if e.file_name() == name {
+            out.push(p.clone());
+        }
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            out.extend(find_named(&p, name));
+        }
+    }
+    out
+}
+
+#[test]
+fn dotdot_entry_is_refused_or_lands_inside() {
+    let b = Berth::empty();
+    let leaf = unique("berth-escape-");
+    let target = format!("/tmp/{leaf}");
+    let name = format!("../../../../tmp/{leaf}");
+    let out = import_bytes(&b, &tar_of(&[entry(&name, b'0', "", b"pwned")]));
+    assert!(
+        !std::path::Path::new(&target).exists(),
+        "escaped to {target}"
+    );
+    assert_refused_or_contained(&b, &out);
+    if out.status.success() {
+        let found = find_named(&b.root(), &leaf);
+        assert!(
+            !found.is_empty(),
+            "contained, but the file is nowhere in the store"
+        );
+    }
+}
+
+#[test]
+fn relative_symlink_escape_stays_inside() {
+    let b = Berth::empty();
+    let outside = tempfile::tempdir_in("/tmp").unwrap();
+    let rel = format!(
+        "{}{}",
+        "../".repeat(12),
+        outside.path().to_str().unwrap().trim_start_matches('/')
+    );
+    let leaf = unique("pwned-");
+    let out = import_bytes(
+        &b,
+        &tar_of(&[
+            entry("evil", b'2', &rel, b""),
+            entry(&format!("evil/{leaf}"), b'0', "", b"pwned"),
+        ]),
+    );
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "a write through a relative ../ symlink escaped"
+    );
+    assert_refused_or_contained(&b, &out);
+}
+
+#[test]
+fn absolute_symlink_write_lands_inside_if_accepted() {
+    let b = Berth::empty();
+    let outside = tempfile::tempdir_in("/tmp").unwrap();
+    let leaf = unique("pwned-");
+    let out = import_bytes(
+        &b,
+        &tar_of(&[
+            entry("evil", b'2', outside.path().to_str().unwrap(), b""),
+            entry(&format!("evil/{leaf}"), b'0', "", b"pwned"),
+        ]),
+    );
+    assert!(
+        !outside.path().join(&leaf).exists(),
+        "escaped through evil/"
+    );
+    assert_refused_or_contained(&b, &out);
+    if out.status.success() {
+        assert!(
+            !find_named(&b.root(), &leaf).is_empty(),
+            "contained, but the file is nowhere in the store"
+        );
+    }
+}
+
+#[test]
+fn hardlink_through_symlink_and_overwrite_never_touch_host_files() {
+    use std::os::unix::fs::MetadataExt;
+    // A decoy host file, never /etc/shadow: if the importer were vulnerable
+    // to write-through-hardlink, this test must not damage the machine.
+    let outside = tempfile::tempdir_in("/tmp").unwrap();
+    let decoy = outside.path().join("secret");
+    std::fs::write(&decoy, b"host secret\n").unwrap();
+    let dir = outside.path().to_str().unwrap();
+    let cases: Vec<Vec<Vec<u8>>> = vec![
+        // a hardlink straight at the host file, then overwrite it
+        vec![
+            entry("h", b'1', &format!("{dir}/secret"), b""),
+            entry("h", b'0', "", b"pwned\n"),
+        ],
+        // a symlink to the host dir, a hardlink through it, then overwrite
+        vec![
+            entry("lnk", b'2', dir, b""),
+            entry("h", b'1', "lnk/secret", b""),
+            entry("h", b'0', "", b"pwned\n"),
+        ],
+        // the same with ../
+        vec![
+            entry(
+                "h",
+                b'1',
+                &format!("{}{}/secret", "../".repeat(12), dir.trim_start_matches('/')),
+                b"",
+            ),
+            entry("h", b'0', "", b"pwned\n"),
+        ],
+        // a write through the symlink itself
+        vec![
+            entry("lnk", b'2', &format!("{dir}/secret"), b""),
+            entry("lnk", b'0', "", b"pwned\n"),
+        ],
+    ];
+    let shadow = shadow_state();
+    for (i, c) in cases.iter().enumerate() {
+        let b = Berth::empty();
+        let out = import_bytes(&b, &tar_of(c));
+        assert_eq!(
+            std::fs::read(&decoy).unwrap(),
+            b"host secret\n",
+            "case {i} overwrote a host file"
+        );
+        assert_eq!(
+            std::fs::metadata(&decoy).unwrap().nlink(),
+            1,
+            "case {i} made a hardlink to a host file"
+        );
+        assert_refused_or_contained(&b, &out);
+    }
+    assert_eq!(shadow_state(), shadow);
+}

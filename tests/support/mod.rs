@@ -50,19 +50,38 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The busybox image tar, built once (per target dir) with
-/// `scripts/mkimage-busybox.sh` from Debian's busybox-static.
+/// The busybox image tar, built once per test process (cached in a
+/// `OnceLock`) with `scripts/mkimage-busybox.sh` from Debian's
+/// busybox-static. The file lives in cargo's per-target temp dir under a name
+/// keyed by the script's content and the host busybox, so test binaries
+/// running at the same time share it and a changed script or busybox never
+/// reuses a stale tar.
 pub fn busybox_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        let script = repo_root().join("scripts/mkimage-busybox.sh");
+        let bb = std::env::var_os("BUSYBOX").unwrap_or_else(|| "/bin/busybox".into());
+        let meta = std::fs::metadata(&bb).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: the tests need Debian's busybox-static (apt-get install busybox-static)",
+                Path::new(&bb).display()
+            )
+        });
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(&script)
+            .expect("reading scripts/mkimage-busybox.sh")
+            .hash(&mut h);
+        (meta.len(), meta.mtime(), meta.ino()).hash(&mut h);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let out = dir.join("busybox.tar");
+        let out = dir.join(format!("busybox-{:016x}.tar", h.finish()));
         if !out.exists() {
             // Several test binaries may race: each writes its own file and
-            // renames it into place.
+            // renames it into place (rename is atomic).
             let mine = dir.join(format!("busybox.{}.tar", std::process::id()));
             let st = Command::new("bash")
-                .arg(repo_root().join("scripts/mkimage-busybox.sh"))
+                .arg(&script)
                 .arg(&mine)
                 .status()
                 .expect("running scripts/mkimage-busybox.sh");
@@ -125,6 +144,11 @@ impl Berth {
         self.command().args(args).output().expect("running berth")
     }
 
+    /// Same as [`Berth::run`] (the name the test plan uses).
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.run(args)
+    }
+
     /// Runs berth with `args`, asserts success, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
@@ -156,22 +180,81 @@ impl Berth {
         mounts_under(self.dir.path())
     }
 
-    /// cgroup directories left for `id` in any hierarchy.
+    /// cgroup directories left for `id` (a full id or a prefix of at least
+    /// 12 characters, e.g. the hostname a container saw) in any hierarchy:
+    /// every cgroup v1 controller and the unified one.
     pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return out;
+        cgroups_matching(id)
+    }
+
+    /// Runs `run --rm [extra] busybox hostname` and returns the container's
+    /// short id (its hostname): the id of a container that no longer exists,
+    /// to check that it left nothing behind.
+    pub fn run_rm_short_id(&self, extra: &[&str]) -> String {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "hostname"]);
+        let id = self.ok(&args).trim().to_string();
+        assert_eq!(id.len(), 12, "hostname should be the short id: {id:?}");
+        id
+    }
+
+    /// Asserts nothing of this berth is still mounted and no cgroup is left
+    /// for any of `ids` (full ids or 12-char prefixes).
+    pub fn assert_no_leaks(&self, ids: &[String]) {
+        let m = self.mounts();
+        assert!(
+            m.is_empty(),
+            "mounts left under {}: {m:?}",
+            self.dir.path().display()
+        );
+        for id in ids {
+            let cg = cgroups_matching(id);
+            assert!(cg.is_empty(), "cgroups left for container {id}: {cg:?}");
+        }
+    }
+}
+
+/// Directories whose name contains `prefix` in any cgroup hierarchy (v1
+/// controllers and unified/v2), searched a few levels deep so that a `berth`
+/// parent cgroup or a systemd slice in between is found too. A `prefix`
+/// shorter than 12 characters matches nothing (too ambiguous).
+pub fn cgroups_matching(prefix: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
         };
-        let mut bases: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-        bases.push(PathBuf::from("/sys/fs/cgroup"));
-        for b in bases {
-            let p = b.join("berth").join(id);
-            if p.exists() {
-                out.push(p);
+        for e in rd.flatten() {
+            // Only real directories: v1 controllers are often symlinked
+            // (cpu -> cpu,cpuacct) and would be seen twice.
+            let Ok(ft) = e.file_type() else { continue };
+            if !ft.is_dir() {
+                continue;
+            }
+            let p = e.path();
+            if e.file_name().to_string_lossy().contains(prefix) {
+                out.push(p.clone());
+            }
+            if depth > 0 {
+                walk(&p, prefix, depth - 1, out);
             }
         }
-        out
     }
+    let mut out = Vec::new();
+    if prefix.len() < 12 {
+        return out;
+    }
+    let root = Path::new("/sys/fs/cgroup");
+    // Pure v2: /sys/fs/cgroup is the hierarchy; hybrid/v1: each entry is one.
+    let depth = if root.join("cgroup.controllers").exists() {
+        3
+    } else {
+        4
+    };
+    walk(root, prefix, depth, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Mount points at or below `dir`, deepest first.
@@ -181,27 +264,88 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| m.replace("\\040", " "))
-        .filter(|m| m.starts_with(&want))
+        .map(unescape_mountinfo)
+        .filter(|m| m == &want || m.starts_with(&format!("{want}/")))
         .collect();
     v.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    v.dedup();
     v
 }
 
+/// mountinfo escapes space, tab, newline and backslash as `\ooo` (octal).
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl Drop for Berth {
+    /// Removes every container (`rm -f $(ps -aq)`), lazily unmounts whatever
+    /// is still mounted under the temp dir (deepest first) and removes it;
+    /// runs when the test panics too. When the test itself passed, a mount
+    /// or cgroup that `rm -f` left behind fails it: that is a berth leak.
     fn drop(&mut self) {
+        let mut ids: Vec<String> = Vec::new();
         if self.root().exists() {
-            let ids = self.run(&["ps", "-aq", "--no-trunc"]);
-            let ids = String::from_utf8_lossy(&ids.stdout).to_string();
-            let ids: Vec<&str> = ids.split_whitespace().collect();
+            let out = self.run(&["ps", "-aq", "--no-trunc"]);
+            ids = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
             if !ids.is_empty() {
                 let mut args = vec!["rm", "-f"];
-                args.extend(ids);
+                args.extend(ids.iter().map(String::as_str));
                 let _ = self.run(&args);
             }
         }
-        for m in mounts_under(self.dir.path()) {
-            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        let leaked_mounts = mounts_under(self.dir.path());
+        for m in &leaked_mounts {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+        let leaked_cgroups: Vec<PathBuf> = ids.iter().flat_map(|id| cgroups_matching(id)).collect();
+        for cg in &leaked_cgroups {
+            // Empty cgroups go with rmdir, children first.
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            collect_dirs(cg, &mut dirs);
+            dirs.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+            for d in dirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.dir.path());
+        if !std::thread::panicking() {
+            assert!(
+                leaked_mounts.is_empty(),
+                "still mounted after `rm -f` of every container: {leaked_mounts:?}"
+            );
+            assert!(
+                leaked_cgroups.is_empty(),
+                "cgroups left after `rm -f` of every container: {leaked_cgroups:?}"
+            );
+        }
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_dirs(&e.path(), out);
+            }
         }
     }
 }
