@@ -91,6 +91,30 @@ impl Libcontainer {
         ))
     }
 
+    /// A libcontainer builder for `id` with berth's executor and `io`.
+    fn builder(
+        &self,
+        id: &str,
+        seccomp: Option<SeccompLoad>,
+        io: TaskIo,
+    ) -> Result<ContainerBuilder> {
+        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|e| create_error(&e))?
+            .with_executor(BerthExecutor { seccomp })
+            .with_console_socket(io.console_socket.as_ref());
+        if let Some(fd) = io.stdin {
+            b = b.with_stdin(fd);
+        }
+        if let Some(fd) = io.stdout {
+            b = b.with_stdout(fd);
+        }
+        if let Some(fd) = io.stderr {
+            b = b.with_stderr(fd);
+        }
+        Ok(b)
+    }
+
     fn load(&self, id: &str) -> Option<Container> {
         let dir = self.state_root.join(id);
         if !dir.exists() {
@@ -151,20 +175,7 @@ impl Runtime for Libcontainer {
             .map_err(|e| Error::sys(format!("creating {}", self.state_root.display()), e))?;
         let (bundle, seccomp) = self.prepare_seccomp(bundle)?;
         let bundle = bundle.as_path();
-        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&self.state_root)
-            .map_err(|e| create_error(&e))?
-            .with_executor(BerthExecutor { seccomp })
-            .with_console_socket(io.console_socket.as_ref());
-        if let Some(fd) = io.stdin {
-            b = b.with_stdin(fd);
-        }
-        if let Some(fd) = io.stdout {
-            b = b.with_stdout(fd);
-        }
-        if let Some(fd) = io.stderr {
-            b = b.with_stderr(fd);
-        }
+        let b = self.builder(id, seccomp, io)?;
         let container = b
             .as_init(bundle)
             .with_systemd(false)
@@ -213,20 +224,7 @@ impl Runtime for Libcontainer {
         let bytes = serde_json::to_vec(&process).map_err(|e| Error::Create(e.to_string()))?;
         std::fs::write(&file, bytes).map_err(|e| Error::sys("writing the exec process", e))?;
         let tty = io.console_socket.is_some();
-        let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&self.state_root)
-            .map_err(|e| create_error(&e))?
-            .with_executor(BerthExecutor { seccomp })
-            .with_console_socket(io.console_socket.as_ref());
-        if let Some(fd) = io.stdin {
-            b = b.with_stdin(fd);
-        }
-        if let Some(fd) = io.stdout {
-            b = b.with_stdout(fd);
-        }
-        if let Some(fd) = io.stderr {
-            b = b.with_stderr(fd);
-        }
+        let b = self.builder(id, seccomp, io)?;
         let res = b
             .as_tenant()
             .with_process(Some(&file))
