@@ -776,6 +776,89 @@ pub fn diff(e: &Engine, a: &DiffArgs) -> CmdResult {
     Ok(0)
 }
 
+/// Flags of `cp`.
+#[derive(Args, Debug)]
+#[command(
+    override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Source
+    pub src: String,
+    /// Destination
+    pub dest: String,
+}
+
+/// docker's `splitCpArg`: `CONTAINER:PATH`, unless the argument is an
+/// absolute or `.`-relative local path (which may contain a colon).
+fn split_cp_arg(arg: &str) -> (Option<&str>, &str) {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return (None, arg);
+    }
+    match arg.split_once(':') {
+        Some((c, p)) if !c.is_empty() => (Some(c), p),
+        _ => (None, arg),
+    }
+}
+
+/// `docker cp`.
+pub fn cp(e: &Engine, a: &CpArgs) -> CmdResult {
+    let o = berth_engine::CopyOptions {
+        follow: a.follow_link,
+        archive: a.archive,
+    };
+    match (split_cp_arg(&a.src), split_cp_arg(&a.dest)) {
+        ((Some(_), _), (Some(_), _)) => Err(Failure::new(
+            1,
+            "copying between containers is not supported",
+        )),
+        ((None, _), (None, _)) => Err(Failure::new(
+            1,
+            "must specify at least one container source",
+        )),
+        ((Some(c), path), (None, dest)) => {
+            let path = if path.is_empty() { "/" } else { path };
+            if dest == "-" {
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+                e.copy_from(c, path, berth_engine::CopyDest::Tar(&mut out), &o)?;
+                out.flush()
+                    .map_err(|err| Failure::new(1, err.to_string()))?;
+            } else {
+                let dest = std::path::Path::new(dest);
+                e.copy_from(c, path, berth_engine::CopyDest::Host(dest), &o)?;
+                if !a.quiet && rustix::termios::isatty(std::io::stderr()) {
+                    eprintln!("Successfully copied to {}", dest.display());
+                }
+            }
+            Ok(0)
+        }
+        ((None, src), (Some(c), path)) => {
+            let path = if path.is_empty() { "/" } else { path };
+            if src == "-" {
+                let stdin = std::io::stdin();
+                let mut input = stdin.lock();
+                e.copy_to(c, path, berth_engine::CopySource::Tar(&mut input), &o)?;
+            } else {
+                let src = std::path::Path::new(src);
+                e.copy_to(c, path, berth_engine::CopySource::Host(src), &o)?;
+                if !a.quiet && rustix::termios::isatty(std::io::stderr()) {
+                    eprintln!("Successfully copied to {c}:{path}");
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
 /// Flags of `export`.
 #[derive(Args, Debug)]
 pub struct ExportArgs {

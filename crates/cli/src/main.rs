@@ -125,6 +125,8 @@ enum Cmd {
     Stats(containers::StatsArgs),
     /// Export a container's filesystem as a tar archive
     Export(containers::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(containers::CpArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -207,6 +209,8 @@ enum ContainerCmd {
     Stats(containers::StatsArgs),
     /// Export a container's filesystem as a tar archive
     Export(containers::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(containers::CpArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -415,6 +419,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Export(a),
         } => c::export(&engine(cli)?, a),
+        Cmd::Cp(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Cp(a),
+        } => c::cp(&engine(cli)?, a),
         Cmd::Pause(a)
         | Cmd::Container {
             cmd: ContainerCmd::Pause(a),

@@ -39,6 +39,14 @@ pub enum Error {
         /// What was asked.
         what: String,
     },
+    /// `docker cp` of a path the container does not have.
+    #[error("Could not find the file {path} in container {container}")]
+    NoSuchPath {
+        /// The path asked for.
+        path: String,
+        /// The container as named by the user.
+        container: String,
+    },
     /// get NAME: no such volume
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),
@@ -86,7 +94,9 @@ impl Error {
     /// The kind of this error, for exit codes and HTTP statuses.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchContainer(_) | Error::NoSuchVolume(_) => ErrorKind::NotFound,
+            Error::NoSuchContainer(_) | Error::NoSuchVolume(_) | Error::NoSuchPath { .. } => {
+                ErrorKind::NotFound
+            }
             Error::VolumeInUse { .. } => ErrorKind::Conflict,
             Error::NameInUse { .. } | Error::RemoveRunning { .. } | Error::BadState { .. } => {
                 ErrorKind::Conflict

@@ -8,6 +8,7 @@
 //! `ROOT/names/NAME` exclusively, so two commands at once can never give one
 //! name to two containers.
 
+mod copy;
 pub mod envfile;
 mod error;
 pub mod fsdiff;
@@ -32,6 +33,7 @@ use chrono::{SecondsFormat, Utc};
 use logs::{JsonLog, Tee};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+pub use copy::{CopyDest, CopyOptions, CopySource};
 pub use error::{Error, Result};
 use record::{Config, Container, HostConfig, State, Status, Ulimit};
 
@@ -823,7 +825,10 @@ impl Engine {
                 .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
         }
         let mounts = self.images.rootfs_mounts(&c.image, &upper, &work)?;
-        berth_runtime::mount::mount_rootfs(&mounts, &rootfs)?;
+        {
+            let _lock = self.rootfs_lock(&c.id)?;
+            berth_runtime::mount::mount_rootfs(&mounts, &rootfs)?;
+        }
         for m in c
             .mounts
             .iter()
@@ -1152,18 +1157,102 @@ impl Engine {
     /// `docker export`: the container's filesystem as a tar.
     pub fn export(&self, reference: &str, out: &mut dyn std::io::Write) -> Result<()> {
         let c = self.get(reference)?;
-        let rootfs = self.bundle(&c.id).join("rootfs");
-        if c.state.running && berth_runtime::mount::is_mounted(&rootfs) {
-            return fsdiff::export(&rootfs, out).map_err(|e| Error::io("exporting", e));
+        self.with_rootfs(&c, |root| {
+            fsdiff::export(root, out).map_err(|e| Error::io("exporting", e))
+        })
+    }
+
+    /// `docker cp CONTAINER:PATH DEST`.
+    pub fn copy_from(
+        &self,
+        reference: &str,
+        path: &str,
+        dest: CopyDest<'_>,
+        o: &CopyOptions,
+    ) -> Result<()> {
+        let c = self.get(reference)?;
+        self.with_roots(&c, |roots| copy::copy_from(roots, reference, path, dest, o))
+    }
+
+    /// `docker cp SRC CONTAINER:PATH`.
+    pub fn copy_to(
+        &self,
+        reference: &str,
+        path: &str,
+        source: CopySource<'_>,
+        o: &CopyOptions,
+    ) -> Result<()> {
+        let c = self.get(reference)?;
+        let in_rw_mount = c.mounts.iter().any(|m| {
+            m.rw && (path == m.destination
+                || path.starts_with(&format!("{}/", m.destination.trim_end_matches('/'))))
+        });
+        if c.host_config.readonly_rootfs && !in_rw_mount {
+            return Err(Error::Invalid(
+                "container rootfs is marked read-only".into(),
+            ));
         }
-        // Not running: mount its rootfs aside for the export.
+        self.with_roots(&c, |roots| copy::copy_to(roots, reference, path, source, o))
+    }
+
+    /// Run `f` on the container's filesystem as its processes see it: the
+    /// live view (with every mount) when it runs, else its rootfs with the
+    /// bind and volume mounts from the record.
+    fn with_roots<T>(&self, c: &Container, f: impl FnOnce(&copy::Roots) -> Result<T>) -> Result<T> {
+        if c.state.running
+            && c.state.pid > 0
+            && c.state.pid_start.is_some()
+            && pid_start_time(c.state.pid) == c.state.pid_start
+        {
+            return f(&copy::Roots {
+                rootfs: PathBuf::from(format!("/proc/{}/root", c.state.pid)),
+                mounts: Vec::new(),
+            });
+        }
+        self.with_rootfs(c, |rootfs| {
+            let mut mounts: Vec<(String, PathBuf)> = c
+                .mounts
+                .iter()
+                .filter(|m| m.typ != "tmpfs" && !m.source.is_empty())
+                .map(|m| (m.destination.clone(), PathBuf::from(&m.source)))
+                .collect();
+            mounts.sort_by_key(|(d, _)| std::cmp::Reverse(d.len()));
+            f(&copy::Roots {
+                rootfs: rootfs.to_path_buf(),
+                mounts,
+            })
+        })
+    }
+
+    /// Locks the container's rootfs mount against a concurrent start,
+    /// teardown or aside mount.
+    fn rootfs_lock(&self, id: &str) -> Result<std::fs::File> {
+        let p = self.dir(id).join("rootfs.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("locking the rootfs", e.into()))?;
+        Ok(f)
+    }
+
+    /// Run `f` on the container's merged rootfs (without its mounts),
+    /// mounting it aside when the container is not running.
+    fn with_rootfs<T>(&self, c: &Container, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+        let _lock = self.rootfs_lock(&c.id)?;
+        let rootfs = self.bundle(&c.id).join("rootfs");
+        if berth_runtime::mount::is_mounted(&rootfs) {
+            return f(&rootfs);
+        }
         let dir = self.dir(&c.id);
         let (upper, work) = (dir.join("upper"), dir.join("work"));
-        let target = self.runroot.join("containers").join(format!(
-            ".export-{}-{}",
-            c.id,
-            std::process::id()
-        ));
+        let target =
+            self.runroot
+                .join("containers")
+                .join(format!(".aside-{}-{}", c.id, std::process::id()));
         for d in [&upper, &work, &target] {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
@@ -1171,7 +1260,7 @@ impl Engine {
         let mounts = self.images.rootfs_mounts(&c.image, &upper, &work)?;
         let res = berth_runtime::mount::mount_rootfs(&mounts, &target)
             .map_err(Error::from)
-            .and_then(|()| fsdiff::export(&target, out).map_err(|e| Error::io("exporting", e)));
+            .and_then(|()| f(&target));
         let _ = berth_runtime::mount::unmount(&target);
         let _ = std::fs::remove_dir(&target);
         res

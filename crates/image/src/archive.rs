@@ -170,10 +170,41 @@ impl Meta {
     }
 }
 
+/// How [`unpack`] treats a tar stream.
+#[derive(Debug, Clone, Default)]
+pub struct Unpack {
+    /// Turn `.wh.` entries into overlayfs whiteouts (layers). When false
+    /// they are ordinary names (`docker cp`).
+    pub whiteouts: bool,
+    /// A directory inside the root, relative to it, that every entry is
+    /// placed under. It must exist; symlinks on the way resolve inside the root.
+    pub prefix: Vec<u8>,
+    /// Owner for every entry instead of the one in the tar.
+    pub chown: Option<(u32, u32)>,
+}
+
 /// Apply a layer tar (already decompressed) into `dir`, converting AUFS/OCI
 /// whiteouts to overlayfs ones. Returns the bytes of file content unpacked.
 /// Never writes outside `dir`; refuses entries that climb out of it.
 pub fn apply_layer(dir: &Path, reader: impl Read) -> Result<u64> {
+    unpack(
+        dir,
+        reader,
+        &Unpack {
+            whiteouts: true,
+            ..Unpack::default()
+        },
+    )
+}
+
+/// Extract a tar (already decompressed) under `root`/`opts.prefix`. Every
+/// path, including symlinks met on the way, resolves inside `root`; entries
+/// that climb out of the prefix are refused. Returns the file bytes written.
+pub fn unpack(dir: &Path, reader: impl Read, opts: &Unpack) -> Result<u64> {
+    let prefix = clean(&opts.prefix).ok_or_else(|| Error::Breakout {
+        entry: String::from_utf8_lossy(&opts.prefix).into_owned(),
+        reason: "prefix escapes the root".into(),
+    })?;
     let root = rustix::fs::openat(
         CWD,
         dir,
@@ -210,12 +241,21 @@ pub fn apply_layer(dir: &Path, reader: impl Read) -> Result<u64> {
         ) {
             continue;
         }
-        let comps = clean(&raw).ok_or_else(|| refuse("path escapes the layer directory"))?;
+        let mut comps = clean(&raw).ok_or_else(|| refuse("path escapes the layer directory"))?;
+        if !prefix.is_empty() {
+            let mut full = prefix.clone();
+            full.append(&mut comps);
+            comps = full;
+        }
         let hdr = entry.header();
-        let mut meta = Meta {
+        let (owner, group) = opts.chown.unwrap_or((
             // Like Go's archive/tar, an empty numeric field is 0.
-            uid: hdr.uid().unwrap_or(0) as u32,
-            gid: hdr.gid().unwrap_or(0) as u32,
+            hdr.uid().unwrap_or(0) as u32,
+            hdr.gid().unwrap_or(0) as u32,
+        ));
+        let mut meta = Meta {
+            uid: owner,
+            gid: group,
             mode: hdr.mode().unwrap_or(0) & 0o7777,
             mtime: hdr.mtime().unwrap_or(0) as i64,
             xattrs: Vec::new(),
@@ -260,7 +300,7 @@ pub fn apply_layer(dir: &Path, reader: impl Read) -> Result<u64> {
         };
 
         // Whiteouts.
-        if base.as_slice() == OPAQUE_MARKER {
+        if opts.whiteouts && base.as_slice() == OPAQUE_MARKER {
             mkdir_all(root, parent_comps).map_err(fail("creating parent directory"))?;
             let d = rustix::fs::openat2(
                 root,
@@ -274,7 +314,10 @@ pub fn apply_layer(dir: &Path, reader: impl Read) -> Result<u64> {
                 .map_err(fail("marking directory opaque"))?;
             continue;
         }
-        if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(hidden) = base
+            .strip_prefix(WHITEOUT_PREFIX)
+            .filter(|_| opts.whiteouts)
+        {
             if hidden.is_empty() || hidden == b"." || hidden == b".." {
                 return Err(refuse("invalid whiteout name"));
             }

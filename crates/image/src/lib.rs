@@ -8,8 +8,9 @@ pub mod archive;
 pub mod changes;
 pub mod reference;
 mod store;
+pub mod tree;
 
-pub use archive::{apply_layer, decompress};
+pub use archive::{apply_layer, decompress, unpack, Unpack};
 pub use reference::Reference;
 pub use store::{
     chain_ids, HistoryEntry, Image, ImageConfig, ImageConfigFile, ImportOptions, RemoveEvent, Store,
