@@ -334,6 +334,59 @@ fn restart_policy_on_failure() {
 }
 
 #[test]
+fn restarting_status_and_stop_cancels_the_restart() {
+    let b = Berth::new();
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    let id = id.trim();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = b.ok(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Status}}",
+            "--filter",
+            &format!("id={id}"),
+        ]);
+        if st.starts_with("Restarting (4) ") {
+            let v = b.ok(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.Restarting}}",
+                id,
+            ]);
+            assert_eq!(v.trim(), "restarting true");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "status: {st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.ok(&["stop", id]);
+    let count = b.ok(&["inspect", "-f", "{{.RestartCount}}", id]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(b.ok(&["inspect", "-f", "{{.RestartCount}}", id]), count);
+    let st = b.ok(&[
+        "ps",
+        "-a",
+        "--format",
+        "{{.Status}}",
+        "--filter",
+        &format!("id={id}"),
+    ]);
+    assert!(st.starts_with("Exited (4) "), "{st}");
+    b.ok(&["rm", id]);
+}
+
+#[test]
 fn twenty_parallel_detached_runs() {
     let b = std::sync::Arc::new(Berth::new());
     let handles: Vec<_> = (0..20)

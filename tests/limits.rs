@@ -125,3 +125,60 @@ fn stats_no_stream_reads_the_cgroup() {
     assert!(pct > 10.0, "a busy loop uses CPU: {cpu}");
     b.ok(&["rm", "-f", &name]);
 }
+
+#[test]
+fn update_changes_a_running_containers_cgroup() {
+    let b = Berth::new();
+    let name = unique("upd");
+    b.ok(&[
+        "run", "-d", "--name", &name, "-m", "64m", "busybox", "sleep", "100",
+    ]);
+    let out = b.ok(&[
+        "update",
+        "-m",
+        "96m",
+        "--memory-swap",
+        "192m",
+        "--pids-limit",
+        "40",
+        "--cpus",
+        "0.25",
+        "--restart",
+        "on-failure:3",
+        &name,
+    ]);
+    assert_eq!(out.trim(), name);
+    let read = |v1: &str, v2: &str| {
+        b.ok(&[
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            &format!("cat /sys/fs/cgroup/{v1} 2>/dev/null || cat /sys/fs/cgroup/{v2}"),
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(
+        read("memory/memory.limit_in_bytes", "memory.max"),
+        "100663296"
+    );
+    assert_eq!(read("pids/pids.max", "pids.max"), "40");
+    let quota = read("cpu/cpu.cfs_quota_us", "cpu.max");
+    assert!(quota == "25000" || quota.starts_with("25000 "), "{quota}");
+    let v = b.ok(&[
+        "inspect", "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        &name,
+    ]);
+    assert_eq!(v.trim(), "100663296 40 250000000 on-failure:3");
+    // docker's rule: memory above the memory+swap limit needs both.
+    let err = b.fails(&["update", "-m", "1g", &name], 1);
+    assert!(
+        err.contains("update the memoryswap at the same time"),
+        "{err}"
+    );
+    let err = b.fails(&["update", "-m", "1g", "nosuch-container"], 1);
+    assert!(err.contains("No such container: nosuch-container"), "{err}");
+    b.ok(&["rm", "-f", &name]);
+}

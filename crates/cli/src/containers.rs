@@ -82,27 +82,8 @@ pub struct RunArgs {
     /// Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)
     #[arg(long)]
     pub restart: Option<String>,
-    /// Memory limit
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    /// Memory soft limit
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<String>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub res: ResourceArgs,
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
@@ -246,38 +227,89 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions, Failure> {
     })
 }
 
+fn parse_bytes_flag(flag: &str, v: &Option<String>) -> Result<Option<i64>, Failure> {
+    match v.as_deref() {
+        None => Ok(None),
+        Some("-1") => Ok(Some(-1)),
+        Some(s) => units::parse_bytes(s).map(Some).map_err(|e| {
+            Failure::new(
+                125,
+                format!("invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
+            )
+        }),
+    }
+}
+
+impl ResourceArgs {
+    /// The flags given, as an update (`None` = not given).
+    fn to_update(&self) -> Result<berth_engine::ResourceUpdate, Failure> {
+        let nano_cpus = match self.cpus.as_deref() {
+            None => None,
+            Some(s) => {
+                let f: f64 = s
+                    .parse()
+                    .map_err(|_| Failure::new(125, format!("invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number")))?;
+                Some((f * 1e9).round() as i64)
+            }
+        };
+        Ok(berth_engine::ResourceUpdate {
+            memory: parse_bytes_flag("-m, --memory", &self.memory)?,
+            memory_swap: parse_bytes_flag("--memory-swap", &self.memory_swap)?,
+            memory_reservation: parse_bytes_flag("--memory-reservation", &self.memory_reservation)?,
+            nano_cpus,
+            cpu_shares: self.cpu_shares,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            pids_limit: self.pids_limit,
+            restart: None,
+        })
+    }
+}
+
 fn resources(a: &RunArgs) -> Result<berth_engine::record::Resources, Failure> {
-    let bytes = |flag: &str, v: &Option<String>| -> Result<i64, Failure> {
-        match v.as_deref() {
-            None => Ok(0),
-            Some("-1") => Ok(-1),
-            Some(s) => units::parse_bytes(s).map_err(|e| {
-                Failure::new(
-                    125,
-                    format!("invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
-                )
-            }),
-        }
-    };
-    let nano_cpus = match a.cpus.as_deref() {
-        None => 0,
-        Some(s) => {
-            let f: f64 = s
-                .parse()
-                .map_err(|_| Failure::new(125, format!("invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number")))?;
-            (f * 1e9).round() as i64
-        }
-    };
+    let u = a.res.to_update()?;
     Ok(berth_engine::record::Resources {
-        memory: bytes("-m, --memory", &a.memory)?,
-        memory_swap: bytes("--memory-swap", &a.memory_swap)?,
-        memory_reservation: bytes("--memory-reservation", &a.memory_reservation)?,
-        nano_cpus,
-        cpu_shares: a.cpu_shares.unwrap_or(0),
-        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
-        pids_limit: a.pids_limit,
+        memory: u.memory.unwrap_or(0),
+        memory_swap: u.memory_swap.unwrap_or(0),
+        memory_reservation: u.memory_reservation.unwrap_or(0),
+        nano_cpus: u.nano_cpus.unwrap_or(0),
+        cpu_shares: u.cpu_shares.unwrap_or(0),
+        cpuset_cpus: u.cpuset_cpus.unwrap_or_default(),
+        pids_limit: u.pids_limit,
         oom_kill_disable: a.oom_kill_disable.then_some(true),
     })
+}
+
+/// Flags of `update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub res: ResourceArgs,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Containers
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `docker update`: prints each container as named, like docker.
+pub fn update(e: &Engine, a: &UpdateArgs) -> CmdResult {
+    let mut u = a.res.to_update()?;
+    if let Some(r) = &a.restart {
+        u.restart =
+            Some(berth_engine::record::RestartPolicy::parse(r).map_err(|m| Failure::new(1, m))?);
+    }
+    let mut code = 0;
+    for name in &a.containers {
+        match e.update(name, &u) {
+            Ok(_) => println!("{name}"),
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn io_msg(e: &std::io::Error) -> String {
@@ -429,6 +461,7 @@ pub fn monitor(e: &Engine, id: &str) -> CmdResult {
         if started.elapsed() > std::time::Duration::from_secs(10) {
             backoff = std::time::Duration::from_millis(100);
         }
+        let _ = e.set_restarting(id);
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
         if e.get(id).map(|c| c.state.manually_stopped).unwrap_or(true) {
@@ -774,6 +807,32 @@ pub fn diff(e: &Engine, a: &DiffArgs) -> CmdResult {
         println!("{k} {p}");
     }
     Ok(0)
+}
+
+/// Resource flags shared by `run`/`create` and `update`.
+#[derive(Args, Debug, Default)]
+pub struct ResourceArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
 }
 
 /// Flags of `cp`.
@@ -1223,7 +1282,11 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 pub fn status_text(c: &Container) -> String {
     match c.state.status {
         Status::Created => "Created".into(),
-        Status::Running | Status::Restarting => {
+        Status::Restarting => {
+            let at = parse_time(&c.state.finished_at).unwrap_or_else(Utc::now);
+            format!("Restarting ({}) {}", c.state.exit_code, units::since(at))
+        }
+        Status::Running => {
             let since = parse_time(&c.state.started_at).unwrap_or_else(Utc::now);
             format!("Up {}", units::human_duration(duration_since(since)))
         }

@@ -127,6 +127,8 @@ enum Cmd {
     Export(containers::ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(containers::CpArgs),
+    /// Update configuration of one or more containers
+    Update(containers::UpdateArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -211,6 +213,8 @@ enum ContainerCmd {
     Export(containers::ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(containers::CpArgs),
+    /// Update configuration of one or more containers
+    Update(containers::UpdateArgs),
     /// Fetch the logs of a container
     Logs(containers::LogsArgs),
     /// Stop one or more running containers
@@ -423,6 +427,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Cp(a),
         } => c::cp(&engine(cli)?, a),
+        Cmd::Update(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Update(a),
+        } => c::update(&engine(cli)?, a),
         Cmd::Pause(a)
         | Cmd::Container {
             cmd: ContainerCmd::Pause(a),

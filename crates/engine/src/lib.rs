@@ -35,6 +35,27 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 pub use copy::{CopyDest, CopyOptions, CopySource};
 pub use error::{Error, Result};
+
+/// `docker update`'s flags; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceUpdate {
+    /// `-m`, bytes.
+    pub memory: Option<i64>,
+    /// `--memory-swap`, bytes (-1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--memory-reservation`, bytes.
+    pub memory_reservation: Option<i64>,
+    /// `--cpus` in billionths.
+    pub nano_cpus: Option<i64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<i64>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--restart`.
+    pub restart: Option<record::RestartPolicy>,
+}
 use record::{Config, Container, HostConfig, State, Status, Ulimit};
 
 /// What `create`/`run` asks for, after the CLI parsed its flags.
@@ -544,6 +565,16 @@ impl Engine {
             if !monitor_alive {
                 self.repair(&mut c);
             }
+        } else if c.state.restarting
+            && !c
+                .state
+                .monitor
+                .is_some_and(|(pid, start)| pid_start_time(pid) == Some(start))
+        {
+            // Its monitor died while waiting to restart it.
+            c.state.restarting = false;
+            c.state.status = Status::Exited;
+            let _ = c.save(&path);
         }
         Ok(c)
     }
@@ -1007,6 +1038,7 @@ impl Engine {
         c.state.monitor = pid_start_time(me).map(|s| (me, s));
         c.state.running = true;
         c.state.status = Status::Running;
+        c.state.restarting = false;
         c.save(&self.record_path(&c.id))?;
         let streams = TaskStreams {
             master,
@@ -1266,6 +1298,58 @@ impl Engine {
         res
     }
 
+    /// `docker update`: new limits in the record and, when it runs, in
+    /// its cgroup. Returns the container.
+    pub fn update(&self, reference: &str, u: &ResourceUpdate) -> Result<Container> {
+        let mut c = self.get(reference)?;
+        let old = c.host_config.resources.clone();
+        let r = &mut c.host_config.resources;
+        if let Some(m) = u.memory {
+            if u.memory_swap.is_none() && r.memory_swap > 0 && m > r.memory_swap {
+                return Err(Error::Invalid("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
+            }
+            r.memory = m;
+        }
+        if let Some(v) = u.memory_swap {
+            r.memory_swap = v;
+        }
+        if let Some(v) = u.memory_reservation {
+            r.memory_reservation = v;
+        }
+        if let Some(v) = u.nano_cpus {
+            r.nano_cpus = v;
+        }
+        if let Some(v) = u.cpu_shares {
+            r.cpu_shares = v;
+        }
+        if let Some(v) = &u.cpuset_cpus {
+            r.cpuset_cpus = v.clone();
+        }
+        if let Some(v) = u.pids_limit {
+            r.pids_limit = Some(v);
+        }
+        check_resources(r)?;
+        if let Some(p) = &u.restart {
+            if c.host_config.auto_remove && !p.name.is_empty() && p.name != "no" {
+                return Err(Error::Invalid(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                        .into(),
+                ));
+            }
+            c.host_config.restart_policy = p.clone();
+        }
+        if c.state.running && c.host_config.resources != old {
+            let json = spec::resources_json(&c.host_config.resources);
+            let resources: oci_spec::runtime::LinuxResources = serde_json::from_value(json)
+                .map_err(|e| Error::Invalid(format!("resources: {e}")))?;
+            self.runtime
+                .update(&c.id, &cgroup_path(&c.id), &resources)
+                .map_err(|e| Error::Invalid(format!("Cannot update container {}: {e}", c.id)))?;
+        }
+        c.save(&self.record_path(&c.id))?;
+        Ok(c)
+    }
+
     /// `docker pause` / `docker unpause`.
     pub fn set_paused(&self, reference: &str, paused: bool) -> Result<Container> {
         let mut c = self.get(reference)?;
@@ -1430,6 +1514,12 @@ impl Engine {
     ) -> Result<()> {
         let mut c = self.get(reference)?;
         if !c.state.running {
+            if c.state.restarting {
+                // Cancel the pending restart.
+                c.state.restarting = false;
+                c.state.status = Status::Exited;
+                self.mark_stopped(&mut c);
+            }
             return Ok(());
         }
         self.mark_stopped(&mut c);
@@ -1474,6 +1564,20 @@ impl Engine {
     }
 
     /// Counts one more restart (restart policies).
+    /// The monitor waits to restart the container: `Restarting` until it
+    /// starts again, unless the user stopped it meanwhile.
+    pub fn set_restarting(&self, id: &str) -> Result<()> {
+        let mut c = self.load(id)?;
+        if c.state.manually_stopped || c.state.running {
+            return Ok(());
+        }
+        c.state.restarting = true;
+        c.state.status = Status::Restarting;
+        let me = std::process::id() as i32;
+        c.state.monitor = pid_start_time(me).map(|s| (me, s));
+        c.save(&self.record_path(id))
+    }
+
     pub fn count_restart(&self, id: &str) -> Result<()> {
         let mut c = self.load(id)?;
         c.restart_count += 1;

@@ -197,41 +197,8 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
         annotations.insert(berth_runtime::ANNOTATION_INIT.into(), json!("true"));
     }
 
-    let mut resources = json!({"devices": devices});
-    let r = &hc.resources;
-    let mut memory = serde_json::Map::new();
-    if r.memory > 0 {
-        memory.insert("limit".into(), json!(r.memory));
-    }
-    if r.memory_swap != 0 {
-        memory.insert("swap".into(), json!(r.memory_swap));
-    }
-    if r.memory_reservation > 0 {
-        memory.insert("reservation".into(), json!(r.memory_reservation));
-    }
-    if r.oom_kill_disable == Some(true) {
-        memory.insert("disableOOMKiller".into(), json!(true));
-    }
-    if !memory.is_empty() {
-        resources["memory"] = Value::Object(memory);
-    }
-    let mut cpu = serde_json::Map::new();
-    if r.nano_cpus > 0 {
-        cpu.insert("period".into(), json!(100_000u64));
-        cpu.insert("quota".into(), json!(r.nano_cpus / 10_000));
-    }
-    if r.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(r.cpu_shares));
-    }
-    if !r.cpuset_cpus.is_empty() {
-        cpu.insert("cpus".into(), json!(r.cpuset_cpus));
-    }
-    if !cpu.is_empty() {
-        resources["cpu"] = Value::Object(cpu);
-    }
-    if let Some(p) = r.pids_limit.filter(|p| *p != 0) {
-        resources["pids"] = json!({"limit": p});
-    }
+    let mut resources = resources_json(&hc.resources);
+    resources["devices"] = devices;
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": crate::cgroup_path(&c.id),
@@ -271,6 +238,45 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
         v["process"]["noNewPrivileges"] = json!(true);
     }
     serde_json::from_value(v).map_err(|e| Error::Invalid(format!("building the OCI spec: {e}")))
+}
+
+/// The OCI `linux.resources` for docker's resource flags (without devices).
+pub fn resources_json(r: &crate::record::Resources) -> Value {
+    let mut resources = json!({});
+    let mut memory = serde_json::Map::new();
+    if r.memory > 0 {
+        memory.insert("limit".into(), json!(r.memory));
+    }
+    if r.memory_swap != 0 {
+        memory.insert("swap".into(), json!(r.memory_swap));
+    }
+    if r.memory_reservation > 0 {
+        memory.insert("reservation".into(), json!(r.memory_reservation));
+    }
+    if r.oom_kill_disable == Some(true) {
+        memory.insert("disableOOMKiller".into(), json!(true));
+    }
+    if !memory.is_empty() {
+        resources["memory"] = Value::Object(memory);
+    }
+    let mut cpu = serde_json::Map::new();
+    if r.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(100_000u64));
+        cpu.insert("quota".into(), json!(r.nano_cpus / 10_000));
+    }
+    if r.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(r.cpu_shares));
+    }
+    if !r.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(r.cpuset_cpus));
+    }
+    if !cpu.is_empty() {
+        resources["cpu"] = Value::Object(cpu);
+    }
+    if let Some(p) = r.pids_limit.filter(|p| *p != 0) {
+        resources["pids"] = json!({"limit": p});
+    }
+    resources
 }
 
 #[cfg(test)]

@@ -95,4 +95,12 @@ pub trait Runtime {
     /// Removes the task's runtime state and cgroup, killing it if needed.
     /// Deleting a task that does not exist is not an error.
     fn delete(&self, id: &str) -> Result<()>;
+    /// Applies new resource limits to the running task's cgroup
+    /// (`cgroups_path` as in its spec), v1 or v2.
+    fn update(
+        &self,
+        id: &str,
+        cgroups_path: &str,
+        resources: &oci_spec::runtime::LinuxResources,
+    ) -> Result<()>;
 }

@@ -259,6 +259,41 @@ impl Runtime for Libcontainer {
         })
     }
 
+    fn update(
+        &self,
+        id: &str,
+        cgroups_path: &str,
+        resources: &oci_spec::runtime::LinuxResources,
+    ) -> Result<()> {
+        use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
+        let op = "update";
+        let manager = libcgroups::common::create_cgroup_manager(CgroupConfig {
+            cgroup_path: PathBuf::from(cgroups_path),
+            systemd_cgroup: false,
+            container_name: id.to_string(),
+        })
+        .map_err(|e| Error::Op {
+            op,
+            msg: e.to_string(),
+        })?;
+        let disable_oom_killer = resources
+            .memory()
+            .as_ref()
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false);
+        manager
+            .apply(&ControllerOpt {
+                resources,
+                disable_oom_killer,
+                oom_score_adj: None,
+                freezer_state: None,
+            })
+            .map_err(|e| Error::Op {
+                op,
+                msg: e.to_string(),
+            })
+    }
+
     fn delete(&self, id: &str) -> Result<()> {
         let dir = self.state_root.join(id);
         if let Some(mut c) = self.load(id) {
