@@ -566,10 +566,10 @@ impl Engine {
                 self.repair(&mut c);
             }
         } else if c.state.restarting
-            && !c
+            && c
                 .state
                 .monitor
-                .is_some_and(|(pid, start)| pid_start_time(pid) == Some(start))
+                .is_none_or(|(pid, start)| pid_start_time(pid) != Some(start))
         {
             // Its monitor died while waiting to restart it.
             c.state.restarting = false;
