@@ -279,6 +279,33 @@ fn resources(a: &RunArgs) -> Result<berth_engine::record::Resources, Failure> {
     })
 }
 
+/// Flags of `attach`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value = "true", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Container
+    pub container: String,
+}
+
+/// `docker attach`: exits with the container's code, or 0 after detaching.
+pub fn attach(e: &Engine, a: &AttachArgs) -> CmdResult {
+    match e.attach(&a.container, a.no_stdin, a.sig_proxy, &a.detach_keys)? {
+        Some(code) => Ok(code.clamp(0, 255) as u8),
+        None => {
+            eprintln!("read escape sequence");
+            Ok(0)
+        }
+    }
+}
+
 /// Flags of `update`.
 #[derive(Args, Debug)]
 pub struct UpdateArgs {

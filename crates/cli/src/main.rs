@@ -127,6 +127,8 @@ enum Cmd {
     Export(containers::ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(containers::CpArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(containers::AttachArgs),
     /// Update configuration of one or more containers
     Update(containers::UpdateArgs),
     /// Fetch the logs of a container
@@ -213,6 +215,8 @@ enum ContainerCmd {
     Export(containers::ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(containers::CpArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(containers::AttachArgs),
     /// Update configuration of one or more containers
     Update(containers::UpdateArgs),
     /// Fetch the logs of a container
@@ -427,6 +431,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Cp(a),
         } => c::cp(&engine(cli)?, a),
+        Cmd::Attach(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Attach(a),
+        } => c::attach(&engine(cli)?, a),
         Cmd::Update(a)
         | Cmd::Container {
             cmd: ContainerCmd::Update(a),

@@ -566,8 +566,7 @@ impl Engine {
                 self.repair(&mut c);
             }
         } else if c.state.restarting
-            && c
-                .state
+            && c.state
                 .monitor
                 .is_none_or(|(pid, start)| pid_start_time(pid) != Some(start))
         {
@@ -995,11 +994,20 @@ impl Engine {
                 }
             }
         }
-        if !interactive {
+        // A detached `-i` container without a terminal reads a pipe that
+        // `berth attach` clients feed.
+        let mut stdin_pipe = None;
+        if matches!(mode, Attach::Detached) && c.config.open_stdin && !c.config.tty {
+            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(|e| Error::io("creating a pipe", e.into()))?;
+            io.stdin = Some(r);
+            stdin_pipe = Some(w);
+        } else if !interactive {
             let null =
                 std::fs::File::open("/dev/null").map_err(|e| Error::io("opening /dev/null", e))?;
             io.stdin = Some(null.into());
         }
+        let hub = berth_runtime::hub::Hub::new(berth_runtime::hub::bind(&bundle)?)?;
         // The socket is named through an fd of the bundle dir: a unix socket
         // path must fit in 108 bytes, and roots can be long.
         let bundle_dir = std::fs::File::open(&bundle)
@@ -1044,6 +1052,8 @@ impl Engine {
             master,
             interactive,
             pipes,
+            hub: Some(hub),
+            stdin_pipe,
         };
         let log = || {
             JsonLog::open(Path::new(&c.log_path))
@@ -1057,6 +1067,42 @@ impl Engine {
             Attach::Detached => wait_task(pid, streams, &mut log()?)?,
         };
         Ok(code)
+    }
+
+    /// `docker attach`: connects to the running container's stdio through
+    /// the process that waits for it. Returns the exit code (once it ends)
+    /// or `None` when the user detached.
+    pub fn attach(
+        &self,
+        reference: &str,
+        no_stdin: bool,
+        sig_proxy: bool,
+        detach_keys: &str,
+    ) -> Result<Option<i32>> {
+        let c = self.get(reference)?;
+        if c.state.paused {
+            return Err(Error::Invalid(
+                "You cannot attach to a paused container, unpause it first".into(),
+            ));
+        }
+        if !c.state.running {
+            return Err(Error::Invalid(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
+        }
+        let keys = berth_runtime::hub::parse_detach_keys(detach_keys).map_err(Error::Invalid)?;
+        let sock = berth_runtime::hub::connect(&self.bundle(&c.id))
+            .map_err(|e| Error::io(format!("attaching to {}", c.id), e))?;
+        let o = berth_runtime::hub::ClientOptions {
+            tty: c.config.tty,
+            stdin: !no_stdin && c.config.open_stdin,
+            sig_proxy: (sig_proxy && !c.config.tty).then_some(c.state.pid),
+            detach_keys: keys,
+        };
+        match berth_runtime::hub::attach_client(sock, &o)? {
+            berth_runtime::hub::AttachEnd::Detached => Ok(None),
+            berth_runtime::hub::AttachEnd::Closed => Ok(Some(self.wait_exit(&c.id, None)?)),
+        }
     }
 
     /// `docker exec`: runs a process in a running container's namespaces and
@@ -1163,7 +1209,7 @@ impl Engine {
         let streams = TaskStreams {
             master,
             interactive: o.interactive,
-            pipes: Vec::new(),
+            ..TaskStreams::default()
         };
         Ok(wait_task(pid, streams, &mut StdioSink)?)
     }

@@ -15,6 +15,9 @@ use nix::unistd::Pid;
 
 use crate::{Error, Result};
 
+/// Poll-kind offset of the attach hub's fds.
+const HUB: usize = 100;
+
 /// Signals berth forwards to an attached container (docker's sig-proxy).
 const FORWARDED: &[Signal] = &[
     Signal::SIGINT,
@@ -104,12 +107,19 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
 }
 
 /// Puts the host terminal into raw mode and restores it on drop.
-struct RawMode {
+pub(crate) struct RawMode {
     fd: BorrowedFd<'static>,
     saved: rustix::termios::Termios,
 }
 
 impl RawMode {
+    /// Raw mode on our stdin (fd 0) when it is a terminal.
+    pub(crate) fn enter_fd(_stdin: BorrowedFd<'_>) -> Option<Self> {
+        // SAFETY: fd 0 stays open for the life of the process.
+        let fd: BorrowedFd<'static> = unsafe { BorrowedFd::borrow_raw(0) };
+        Self::enter(fd)
+    }
+
     fn enter(fd: BorrowedFd<'static>) -> Option<Self> {
         let saved = rustix::termios::tcgetattr(fd).ok()?;
         let mut raw = saved.clone();
@@ -172,6 +182,18 @@ pub struct TaskStreams {
     pub interactive: bool,
     /// Read ends of the task's stdout/stderr pipes, when not inherited.
     pub pipes: Vec<(OwnedFd, Stream)>,
+    /// Serves `berth attach` clients.
+    pub hub: Option<crate::hub::Hub>,
+    /// Write end of the task's stdin pipe, fed by attach clients.
+    pub stdin_pipe: Option<OwnedFd>,
+}
+
+/// Output to the sink and to every attach client.
+fn emit(sink: &mut dyn Sink, hub: &mut Option<crate::hub::Hub>, stream: Stream, data: &[u8]) {
+    sink.write(stream, data);
+    if let Some(h) = hub {
+        h.broadcast(stream, data);
+    }
 }
 
 /// Waits for the task `pid` (a child of this process) while forwarding
@@ -182,7 +204,7 @@ pub fn wait_attached(pid: i32, master: Option<OwnedFd>, interactive: bool) -> Re
     let streams = TaskStreams {
         master,
         interactive,
-        pipes: Vec::new(),
+        ..TaskStreams::default()
     };
     wait_task(pid, streams, &mut StdioSink)
 }
@@ -194,6 +216,8 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
         master,
         interactive,
         mut pipes,
+        mut hub,
+        stdin_pipe,
     } = streams;
     let pid = Pid::from_raw(pid);
     let sfd = SignalFd::with_flags(
@@ -204,18 +228,21 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
     for (p, _) in &pipes {
         let _ = rustix::io::ioctl_fionbio(p, true);
     }
-    let finish = |master: &Option<OwnedFd>, pipes: &[(OwnedFd, Stream)], sink: &mut dyn Sink| {
+    let finish = |master: &Option<OwnedFd>,
+                  pipes: &[(OwnedFd, Stream)],
+                  sink: &mut dyn Sink,
+                  hub: &mut Option<crate::hub::Hub>| {
         if let Some(m) = master.as_ref() {
-            drain(m.as_fd(), Stream::Stdout, sink);
+            drain(m.as_fd(), Stream::Stdout, sink, hub);
         }
         for (p, s) in pipes {
-            drain(p.as_fd(), *s, sink);
+            drain(p.as_fd(), *s, sink, hub);
         }
     };
     // The task may have exited before the signals were blocked.
     if let Ok(st) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
         if let Some(code) = exit_code(st) {
-            finish(&master, &pipes, sink);
+            finish(&master, &pipes, sink, &mut hub);
             return Ok(code);
         }
     }
@@ -247,6 +274,12 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
         for (i, (p, _)) in pipes.iter().enumerate() {
             fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             kinds.push(3 + i);
+        }
+        if let Some(h) = &hub {
+            for (j, fd) in h.poll_fds().into_iter().enumerate() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                kinds.push(HUB + j);
+            }
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -287,7 +320,7 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
                     if let Some(m) = &master {
                         match rustix::io::read(m, &mut buf) {
                             Ok(0) | Err(_) => master_open = false,
-                            Ok(n) => sink.write(Stream::Stdout, &buf[..n]),
+                            Ok(n) => emit(sink, &mut hub, Stream::Stdout, &buf[..n]),
                         }
                     }
                 }
@@ -299,11 +332,22 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
                         }
                     }
                 },
+                i if i >= HUB => {
+                    if let Some(h) = &mut hub {
+                        h.ready(
+                            i - HUB,
+                            crate::hub::Input {
+                                master: master.as_ref().map(|m| m.as_fd()),
+                                stdin: stdin_pipe.as_ref().map(|p| p.as_fd()),
+                            },
+                        );
+                    }
+                }
                 i => {
                     let (p, s) = &pipes[i - 3];
                     match rustix::io::read(p, &mut buf) {
                         Ok(0) => closed_pipes.push(i - 3),
-                        Ok(n) => sink.write(*s, &buf[..n]),
+                        Ok(n) => emit(sink, &mut hub, *s, &buf[..n]),
                         Err(e) if e == rustix::io::Errno::AGAIN => {}
                         Err(_) => closed_pipes.push(i - 3),
                     }
@@ -316,7 +360,7 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
         if check_exit {
             if let Ok(st) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 if let Some(code) = exit_code(st) {
-                    finish(&master, &pipes, sink);
+                    finish(&master, &pipes, sink, &mut hub);
                     return Ok(code);
                 }
             }
@@ -326,13 +370,18 @@ pub fn wait_task(pid: i32, streams: TaskStreams, sink: &mut dyn Sink) -> Result<
 
 /// Copies what is left in a pty or pipe after the task exited, without
 /// waiting for writers that may still hold it open.
-fn drain(fd: BorrowedFd<'_>, stream: Stream, sink: &mut dyn Sink) {
+fn drain(
+    fd: BorrowedFd<'_>,
+    stream: Stream,
+    sink: &mut dyn Sink,
+    hub: &mut Option<crate::hub::Hub>,
+) {
     let _ = rustix::io::ioctl_fionbio(fd, true);
     let mut buf = vec![0u8; 32 * 1024];
     while let Ok(n) = rustix::io::read(fd, &mut buf) {
         if n == 0 {
             break;
         }
-        sink.write(stream, &buf[..n]);
+        emit(sink, hub, stream, &buf[..n]);
     }
 }

@@ -13,6 +13,7 @@ pub mod attach;
 pub mod defaults;
 mod error;
 mod executor;
+pub mod hub;
 mod libcontainer_rt;
 pub mod mount;
 pub mod seccomp;
