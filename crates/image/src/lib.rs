@@ -13,7 +13,8 @@ pub mod tree;
 pub use archive::{apply_layer, decompress, unpack, Unpack};
 pub use reference::Reference;
 pub use store::{
-    chain_ids, HistoryEntry, Image, ImageConfig, ImageConfigFile, ImportOptions, RemoveEvent, Store,
+    chain_ids, BlobRef, HistoryEntry, Image, ImageConfig, ImageConfigFile, ImportOptions,
+    LayerInfo, RemoveEvent, Store, StoredImage,
 };
 
 use berth_kind::ErrorKind;
@@ -75,6 +76,14 @@ pub enum Error {
     /// `invalid tar archive: <reason>`
     #[error("invalid tar archive: {0}")]
     Archive(String),
+    /// `filesystem layer verification failed for digest <digest>: <reason>`
+    #[error("filesystem layer verification failed for digest {digest}: {reason}")]
+    Verify {
+        /// The digest the blob should have.
+        digest: String,
+        /// What did not match.
+        reason: String,
+    },
     /// `image <id> has no layers`
     #[error("image {0} has no layers")]
     NoLayers(String),
@@ -104,6 +113,7 @@ impl Error {
             | Error::InvalidChange { .. }
             | Error::Breakout { .. }
             | Error::Archive(_)
+            | Error::Verify { .. }
             | Error::NoLayers(_) => ErrorKind::Invalid,
             Error::ReferenceInUse { .. } | Error::DeleteConflict { .. } => ErrorKind::Conflict,
             Error::Corrupt(_) => ErrorKind::Internal,
