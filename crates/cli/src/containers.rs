@@ -306,6 +306,43 @@ pub fn attach(e: &Engine, a: &AttachArgs) -> CmdResult {
     }
 }
 
+/// Flags of `commit`.
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long, default_value = "")]
+    pub author: String,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long, value_name = "list")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short, long, default_value = "")]
+    pub message: String,
+    /// Pause container during commit
+    #[arg(short, long, default_value = "true", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    /// Container
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub reference: Option<String>,
+}
+
+/// `docker commit`: prints the new image id.
+pub fn commit(e: &Engine, a: &CommitArgs) -> CmdResult {
+    let id = e.commit(
+        &a.container,
+        &berth_engine::CommitOptions {
+            reference: a.reference.clone(),
+            author: a.author.clone(),
+            message: a.message.clone(),
+            changes: a.change.clone(),
+            pause: a.pause,
+        },
+    )?;
+    println!("{id}");
+    Ok(0)
+}
+
 /// Flags of `update`.
 #[derive(Args, Debug)]
 pub struct UpdateArgs {

@@ -129,6 +129,8 @@ enum Cmd {
     Cp(containers::CpArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(containers::AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(containers::CommitArgs),
     /// Update configuration of one or more containers
     Update(containers::UpdateArgs),
     /// Fetch the logs of a container
@@ -217,6 +219,8 @@ enum ContainerCmd {
     Cp(containers::CpArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(containers::AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(containers::CommitArgs),
     /// Update configuration of one or more containers
     Update(containers::UpdateArgs),
     /// Fetch the logs of a container
@@ -435,6 +439,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Attach(a),
         } => c::attach(&engine(cli)?, a),
+        Cmd::Commit(a)
+        | Cmd::Container {
+            cmd: ContainerCmd::Commit(a),
+        } => c::commit(&engine(cli)?, a),
         Cmd::Update(a)
         | Cmd::Container {
             cmd: ContainerCmd::Update(a),

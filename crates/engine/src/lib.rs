@@ -8,6 +8,7 @@
 //! `ROOT/names/NAME` exclusively, so two commands at once can never give one
 //! name to two containers.
 
+mod commit;
 mod copy;
 pub mod envfile;
 mod error;
@@ -33,6 +34,7 @@ use chrono::{SecondsFormat, Utc};
 use logs::{JsonLog, Tee};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+pub use commit::CommitOptions;
 pub use copy::{CopyDest, CopyOptions, CopySource};
 pub use error::{Error, Result};
 
@@ -865,6 +867,10 @@ impl Engine {
             .filter(|m| m.typ == "volume" && !m.mode.contains("nocopy"))
         {
             self.copy_up(&rootfs, m);
+        }
+        if !c.config.working_dir.is_empty() && !c.host_config.readonly_rootfs {
+            // Like docker, a missing working directory is created.
+            berth_image::archive::mkdir_in_root(&rootfs, &c.config.working_dir)?;
         }
         let passwd = read_in_root(&rootfs, "/etc/passwd");
         let group = read_in_root(&rootfs, "/etc/group");

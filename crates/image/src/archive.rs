@@ -113,6 +113,24 @@ fn mkdir_all(root: BorrowedFd<'_>, comps: &[Vec<u8>]) -> rustix::io::Result<Owne
     open_dir_in_root(root, comps)
 }
 
+/// `mkdir -p rel` inside `root`, symlinks on the way resolved inside it.
+pub fn mkdir_in_root(root: &Path, rel: &str) -> Result<()> {
+    let comps = clean(rel.as_bytes()).ok_or_else(|| Error::Breakout {
+        entry: rel.to_string(),
+        reason: "path escapes the root".into(),
+    })?;
+    let rootfd = rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io(format!("opening {}", root.display()))(errno_io(e)))?;
+    mkdir_all(rootfd.as_fd(), &comps)
+        .map(drop)
+        .map_err(|e| Error::io(format!("creating {rel}"))(errno_io(e)))
+}
+
 /// `rm -rf parent/name` without following symlinks. Missing is fine.
 pub(crate) fn remove_all_at(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<()> {
     let st = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
