@@ -15,9 +15,11 @@
 //! - [`dockerignore`]: `.dockerignore` patterns with moby/patternmatcher's
 //!   semantics and the build-context walk.
 
+pub mod instructions;
 pub mod parser;
 pub mod shell;
 
+pub use instructions::{parse_dockerfile, Command, Dockerfile, Instruction, Stage};
 pub use shell::{Env, Lex};
 
 use berth_kind::ErrorKind;
