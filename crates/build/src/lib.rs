@@ -17,6 +17,7 @@
 
 pub mod instructions;
 pub mod parser;
+pub mod plan;
 pub mod shell;
 
 pub use instructions::{parse_dockerfile, Command, Dockerfile, Instruction, Stage};
