@@ -15,6 +15,7 @@
 //! - [`dockerignore`]: `.dockerignore` patterns with moby/patternmatcher's
 //!   semantics and the build-context walk.
 
+pub mod dockerignore;
 pub mod history;
 pub mod instructions;
 pub mod parser;
