@@ -117,6 +117,20 @@ pub struct CommandLine {
 }
 
 impl CommandLine {
+    /// For `RUN <<EOF` alone on its line (one heredoc and nothing else), the
+    /// script it runs: BuildKit runs the body with the shell (`SHELL +
+    /// [body]`), or, when it starts with `#!`, as an executable file. Other
+    /// heredoc uses (`RUN python3 <<EOF`, several heredocs) are files fed
+    /// to the command (`Heredoc::file_descriptor`, stdin by default), which
+    /// the executor arranges from [`CommandLine::files`].
+    pub fn inline_script(&self) -> Option<String> {
+        if !self.shell_form || self.files.len() != 1 || self.args.len() != 1 {
+            return None;
+        }
+        let h = crate::parser::parse_heredoc(self.args[0].trim())?;
+        (h.name == self.files[0].name && h.file_descriptor == 0).then(|| self.files[0].text())
+    }
+
     /// The argv to execute given the stage's SHELL (`["/bin/sh", "-c"]` by default).
     pub fn argv(&self, shell: &[String]) -> Vec<String> {
         if self.shell_form {
@@ -1444,6 +1458,26 @@ mod tests {
             panic!()
         };
         assert_eq!(c.files.sources, ["a b"]);
+    }
+
+    #[test]
+    fn run_heredoc_script() {
+        let df = parse_dockerfile(
+            "FROM a\nRUN <<-EOF\n\techo one\n\techo two\n\tEOF\nRUN python3 <<EOF\nprint(1)\nEOF\n",
+        )
+        .unwrap();
+        let Command::Run(r) = &df.stages[0].instructions[0].command else {
+            panic!()
+        };
+        assert_eq!(
+            r.command.inline_script().as_deref(),
+            Some("echo one\necho two\n")
+        );
+        let Command::Run(r) = &df.stages[0].instructions[1].command else {
+            panic!()
+        };
+        assert_eq!(r.command.inline_script(), None);
+        assert_eq!(r.command.files[0].text(), "print(1)\n");
     }
 
     #[test]

@@ -14,6 +14,30 @@
 //! - [`history`]: docker's `created_by` text for image history.
 //! - [`dockerignore`]: `.dockerignore` patterns with moby/patternmatcher's
 //!   semantics and the build-context walk.
+//!
+//! An executor drives it like this:
+//!
+//! ```
+//! use berth_build::{parse_dockerfile, BuildOptions, Env, Plan};
+//!
+//! let df = parse_dockerfile("ARG V=3.20\nFROM alpine:$V AS base\nENV APP=/srv\nWORKDIR $APP\n\
+//!                            FROM base\nCOPY --from=base /etc/os-release $APP/\nRUN cat $APP/os-release\n")?;
+//! let plan = Plan::new(&df, &BuildOptions::default())?;
+//! assert_eq!(plan.order, [0, 1]);                        // stages to build, dependencies first
+//! for wave in plan.levels() {                            // stages of a wave may run concurrently
+//!     for s in wave {
+//!         // pull or look up the base (plan.stages[s].base), then:
+//!         let base_env = Env::from_pairs(["PATH=/usr/bin:/bin"]);
+//!         let steps = plan.steps(s, &base_env)?;
+//!         for step in &steps.steps {
+//!             // step.instruction is substituted (WORKDIR /srv, COPY … /srv/), RUN keeps $APP;
+//!             // step.env is the environment a RUN gets (plus step.proxy_env).
+//!             let _ = (&step.instruction, &step.env);
+//!         }
+//!     }
+//! }
+//! # Ok::<(), berth_build::Error>(())
+//! ```
 
 pub mod dockerignore;
 pub mod history;
@@ -22,7 +46,10 @@ pub mod parser;
 pub mod plan;
 pub mod shell;
 
+pub use dockerignore::{read_dockerignore, walk_context, ContextEntry, EntryKind, Matcher};
+pub use history::{created_by, HistoryContext, HistoryStyle};
 pub use instructions::{parse_dockerfile, Command, Dockerfile, Instruction, Stage};
+pub use plan::{BuildOptions, Plan, Platform, Step};
 pub use shell::{Env, Lex};
 
 use berth_kind::ErrorKind;
