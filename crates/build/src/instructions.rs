@@ -979,6 +979,33 @@ pub fn parse_go_duration(s: &str) -> Result<Option<Duration>, String> {
     Ok(Some(Duration::from_secs_f64(total)))
 }
 
+/// Check an EXPOSE port spec (`80`, `80/tcp`, `8000-8010/udp`) and return
+/// its `Config.ExposedPorts` keys (`80/tcp`, …), as docker's `nat` package does.
+pub fn port_spec(spec: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = match spec.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (spec, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let num = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("invalid containerPort: {ports}"))
+    };
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let p = num(ports)?;
+            (p, p)
+        }
+    };
+    if hi < lo {
+        return Err(format!("invalid range specified for container: {ports}"));
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
 /// Split a CSV record (`type=cache,"target=/a,b"`).
 fn csv_fields(s: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -1303,6 +1330,9 @@ impl Instruction {
                         lex.process_words(p, env)
                             .map_err(|source| Error::Substitution { line, source })?,
                     );
+                }
+                for p in &out {
+                    port_spec(p).map_err(|message| Error::Syntax { line, message })?;
                 }
                 Command::Expose(out)
             }
@@ -1685,6 +1715,26 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "dockerfile parse error on line 2: failed to process \"${X:?need X}\": X: need X"
+        );
+    }
+
+    #[test]
+    fn expose_ports_are_checked() {
+        assert_eq!(port_spec("80").unwrap(), ["80/tcp"]);
+        assert_eq!(port_spec("53/UDP").unwrap(), ["53/udp"]);
+        assert_eq!(
+            port_spec("8000-8002/tcp").unwrap(),
+            ["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
+        assert!(port_spec("http").is_err());
+        assert!(port_spec("80/xyz").is_err());
+        let df = parse_dockerfile("FROM a\nEXPOSE $P\n").unwrap();
+        let e = df.stages[0].instructions[0]
+            .expand(&df.lex(), &Env::from_pairs(["P=eighty"]))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dockerfile parse error on line 2: invalid containerPort: eighty"
         );
     }
 
