@@ -74,3 +74,43 @@ fn line_numbers() {
         .collect();
     assert_eq!(lines, [(5, 5), (11, 12), (17, 31)]);
 }
+
+/// Every prefix of every corpus file (and the file with each line
+/// duplicated) goes through the whole front end without panicking.
+#[test]
+fn truncated_and_mangled_inputs_do_not_panic() {
+    let mut texts = Vec::new();
+    for dir in ["testfiles", "testfiles-negative"] {
+        for case in cases(dir) {
+            texts.push(std::fs::read_to_string(case.join("Dockerfile")).unwrap());
+        }
+    }
+    texts.push(
+        "# escape=`\nARG A=${B:-x}\nFROM --platform=$BUILDPLATFORM img:${A%%.*} AS one\nRUN <<-EOF 3<<'X' cat\n\tbody $A\n\tEOF\nx\nX\n\
+         COPY --from=one <<a.txt /dst/\n${A#*}\na.txt\nRUN --mount=type=cache,target=${A/x/y} [\"a\"]\nFROM one\nWORKDIR ${A:?unset}/`\n  x\n"
+            .to_string(),
+    );
+    let opts = berth_build::BuildOptions::default();
+    let mut n = 0;
+    for text in &texts {
+        let doubled: String = text.lines().flat_map(|l| [l, "\n", l, "\n"]).collect();
+        let mut inputs: Vec<&str> = text
+            .char_indices()
+            .map(|(i, _)| &text[..i])
+            .step_by(3)
+            .collect();
+        inputs.push(&doubled);
+        for input in inputs {
+            n += 1;
+            let _ = berth_build::parser::parse(input);
+            if let Ok(df) = berth_build::parse_dockerfile(input) {
+                if let Ok(plan) = berth_build::Plan::new(&df, &opts) {
+                    for &s in &plan.order {
+                        let _ = plan.steps(s, &berth_build::Env::new());
+                    }
+                }
+            }
+        }
+    }
+    assert!(n > 1000);
+}
