@@ -32,7 +32,7 @@ if command -v podman >/dev/null && podman run -d --name berth-bench-exec --netwo
   cmds+=(-n "podman exec" "podman exec berth-bench-exec true")
 fi
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-  docker import -q "$work/busybox.tar" berth-bench-busybox >/dev/null
+  docker import "$work/busybox.tar" berth-bench-busybox >/dev/null
   docker run -d --name berth-bench-exec --network none berth-bench-busybox sleep 1000 >/dev/null &&
   cmds+=(-n "docker exec" "docker exec berth-bench-exec true")
 fi

@@ -13,6 +13,10 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::{record::Container, Engine};
 
+/// Files bind-mounted into every container: their copies in the upper
+/// directory are empty mount points, never the container's changes.
+const MOUNT_TARGETS: [&[u8]; 3] = [b"etc/hosts", b"etc/hostname", b"etc/resolv.conf"];
+
 /// `docker commit` flags.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
@@ -74,18 +78,6 @@ impl Engine {
         cc.exposed_ports = exposed;
         cc.apply_changes(&o.changes)?;
 
-        let freeze = o.pause && c.state.running && !c.state.paused;
-        if freeze {
-            self.runtime.freeze(&c.id, true)?;
-        }
-        let layer = self.commit_layer(&c, &config);
-        if freeze {
-            if let Err(e) = self.runtime.freeze(&c.id, false) {
-                tracing::warn!(id = %c.id, error = %e, "thawing after commit");
-            }
-        }
-        let (layers, new) = layer?;
-
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut inner = cc.to_json();
         if let Some(s) = &cc.stop_signal {
@@ -94,9 +86,9 @@ impl Engine {
         if let Some(h) = config["config"].get("Healthcheck").cloned() {
             inner["Healthcheck"] = h;
         }
-        let obj = config
-            .as_object_mut()
-            .ok_or_else(|| Error::Invalid(format!("image {} has no config object", c.image)))?;
+        let obj = config.as_object_mut().ok_or_else(|| {
+            Error::Invalid(format!("image {} has no config object", c.image))
+        })?;
         obj.insert("config".into(), inner);
         obj.insert("created".into(), json!(now));
         obj.remove("container");
@@ -118,6 +110,36 @@ impl Engine {
         if !o.message.is_empty() {
             entry["comment"] = json!(o.message);
         }
+        let freeze = o.pause && c.state.running && !c.state.paused;
+        if freeze {
+            self.runtime.freeze(&c.id, true)?;
+        }
+        let res = self.commit_container(&c.id, config, entry, None, target.as_ref());
+        if freeze {
+            if let Err(e) = self.runtime.freeze(&c.id, false) {
+                tracing::warn!(id = %c.id, error = %e, "thawing after commit");
+            }
+        }
+        res
+    }
+
+    /// Stores the container's changes as a layer on top of its image's and
+    /// an image with `config` (an image config; its `rootfs` is replaced and
+    /// `history` gets `entry`). Files whose mtime is later than `clamp` get
+    /// `clamp` (`SOURCE_DATE_EPOCH`). Returns the image id.
+    pub fn commit_container(
+        &self,
+        reference: &str,
+        mut config: Value,
+        entry: Value,
+        clamp: Option<i64>,
+        tag: Option<&Reference>,
+    ) -> Result<String> {
+        let c = self.get(reference)?;
+        let (layers, new) = self.commit_layer(&c, &config, clamp)?;
+        let obj = config
+            .as_object_mut()
+            .ok_or_else(|| Error::Invalid("image config is not an object".into()))?;
         let history = obj.entry("history").or_insert_with(|| json!([]));
         if let Some(h) = history.as_array_mut() {
             h.push(entry);
@@ -131,15 +153,18 @@ impl Engine {
             path: "image config".into(),
             source: e,
         })?;
-        let id = self
-            .images
-            .add_image(&bytes, &layers, None, target.as_ref(), None)?;
+        let id = self.images.add_image(&bytes, &layers, None, tag, None)?;
         tracing::info!(container = %c.id, image = %id, layer = %new.diff_id, "committed");
         Ok(id)
     }
 
     /// The image's layers plus a new one holding the container's changes.
-    fn commit_layer(&self, c: &Container, config: &Value) -> Result<(Vec<LayerInfo>, LayerInfo)> {
+    fn commit_layer(
+        &self,
+        c: &Container,
+        config: &Value,
+        clamp: Option<i64>,
+    ) -> Result<(Vec<LayerInfo>, LayerInfo)> {
         let base = self.images.stored_image(&c.image)?;
         let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
             .as_array()
@@ -181,9 +206,12 @@ impl Engine {
                 let mut b = tar::Builder::new(writer);
                 let opts = Pack {
                     overlay_whiteouts: true,
+                    clamp_mtime: clamp,
                     ..Pack::default()
                 };
-                tree::pack(&mut b, parent.as_fd(), b"upper", b"", &opts)?;
+                // The mount points of the files berth provides are not changes.
+                let skip = |rel: &[u8]| MOUNT_TARGETS.contains(&rel);
+                tree::pack_with(&mut b, parent.as_fd(), b"upper", b"", &opts, &skip)?;
                 b.into_inner()
                     .map(drop)
                     .map_err(|e| Error::io("writing the layer", e))

@@ -1308,6 +1308,59 @@ impl Engine {
         })
     }
 
+    /// Runs `f` on an image's filesystem, read-only (a single layer's
+    /// snapshot as it is, several as a lower-only overlay mounted aside).
+    pub fn with_image_rootfs<T>(
+        &self,
+        image: &str,
+        f: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        let img = self.images.get(image)?;
+        let lowers = img
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.images.snapshot_fs(l))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        match lowers.len() {
+            0 => {
+                let empty = self.runroot.join(format!(".empty-{}", std::process::id()));
+                std::fs::create_dir_all(&empty)
+                    .map_err(|e| Error::io(format!("creating {}", empty.display()), e))?;
+                let res = f(&empty);
+                let _ = std::fs::remove_dir(&empty);
+                res
+            }
+            1 => f(&lowers[0]),
+            _ => {
+                let target = self.runroot.join(format!(
+                    ".image-{}-{}",
+                    img.id.trim_start_matches("sha256:"),
+                    std::process::id()
+                ));
+                std::fs::create_dir_all(&target)
+                    .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+                let lower: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+                let m = oci_spec::runtime::MountBuilder::default()
+                    .destination("/")
+                    .typ("overlay")
+                    .source("overlay")
+                    .options(vec![
+                        "ro".to_string(),
+                        format!("lowerdir={}", lower.join(":")),
+                    ])
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("overlay mount: {e}")))?;
+                let res = berth_runtime::mount::mount_rootfs(&[m], &target)
+                    .map_err(Error::from)
+                    .and_then(|()| f(&target));
+                let _ = berth_runtime::mount::unmount(&target);
+                let _ = std::fs::remove_dir(&target);
+                res
+            }
+        }
+    }
+
     /// Locks the container's rootfs mount against a concurrent start,
     /// teardown or aside mount.
     fn rootfs_lock(&self, id: &str) -> Result<std::fs::File> {

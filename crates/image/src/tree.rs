@@ -30,6 +30,8 @@ pub struct Pack {
     pub overlay_whiteouts: bool,
     /// Clamp every mtime to at most this (`SOURCE_DATE_EPOCH`).
     pub clamp_mtime: Option<i64>,
+    /// Permission bits written for every entry (`COPY --chmod`).
+    pub mode: Option<u32>,
 }
 
 /// What a path inside a root is, for `docker cp`'s destination rules.
@@ -134,18 +136,33 @@ pub fn pack<W: Write>(
     arcname: &[u8],
     opts: &Pack,
 ) -> Result<()> {
+    pack_with(out, parent, name, arcname, opts, &|_| false)
+}
+
+/// Like [`pack`], leaving out every path below the top for which `skip`
+/// (given the path relative to the top, `a/b`) says so, and what is below it.
+pub fn pack_with<W: Write>(
+    out: &mut tar::Builder<W>,
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    arcname: &[u8],
+    opts: &Pack,
+    skip: &dyn Fn(&[u8]) -> bool,
+) -> Result<()> {
     let mut w = Walker {
         out,
         opts,
         links: HashMap::new(),
+        skip,
     };
-    w.entry(parent, name, arcname, opts.follow_top)
+    w.entry(parent, name, arcname, b"", opts.follow_top)
 }
 
 struct Walker<'a, W: Write> {
     out: &'a mut tar::Builder<W>,
     opts: &'a Pack,
     links: HashMap<(u64, u64), Vec<u8>>,
+    skip: &'a dyn Fn(&[u8]) -> bool,
 }
 
 fn child(arc: &[u8], name: &[u8]) -> Vec<u8> {
@@ -170,7 +187,7 @@ impl<W: Write> Walker<'_, W> {
     fn header(&self, st: &rustix::fs::Stat, kind: tar::EntryType) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
-        h.set_mode(st.st_mode & 0o7777);
+        h.set_mode(self.opts.mode.unwrap_or(st.st_mode & 0o7777));
         let (uid, gid) = self.opts.chown.unwrap_or((st.st_uid, st.st_gid));
         h.set_uid(uid.into());
         h.set_gid(gid.into());
@@ -188,8 +205,12 @@ impl<W: Write> Walker<'_, W> {
         parent: BorrowedFd<'_>,
         name: &[u8],
         arc: &[u8],
+        rel: &[u8],
         follow: bool,
     ) -> Result<()> {
+        if !rel.is_empty() && (self.skip)(rel) {
+            return Ok(());
+        }
         let what = || String::from_utf8_lossy(name).into_owned();
         let flags = if follow {
             AtFlags::empty()
@@ -247,7 +268,7 @@ impl<W: Write> Walker<'_, W> {
                 }
                 names.sort();
                 for n in names {
-                    self.entry(dfd.as_fd(), &n, &child(arc, &n), false)?;
+                    self.entry(dfd.as_fd(), &n, &child(arc, &n), &child(rel, &n), false)?;
                 }
             }
             FileType::RegularFile => {
