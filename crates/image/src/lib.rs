@@ -12,7 +12,8 @@ mod store;
 pub use archive::{apply_layer, decompress};
 pub use reference::Reference;
 pub use store::{
-    chain_ids, HistoryEntry, Image, ImageConfig, ImageConfigFile, ImportOptions, RemoveEvent, Store,
+    chain_ids, BlobRef, HistoryEntry, Image, ImageConfig, ImageConfigFile, ImportOptions,
+    LayerInfo, RemoveEvent, Store, StoredImage,
 };
 
 use berth_kind::ErrorKind;
@@ -74,6 +75,14 @@ pub enum Error {
     /// `invalid tar archive: <reason>`
     #[error("invalid tar archive: {0}")]
     Archive(String),
+    /// `filesystem layer verification failed for digest <digest>: <reason>`
+    #[error("filesystem layer verification failed for digest {digest}: {reason}")]
+    Verify {
+        /// The digest the blob should have.
+        digest: String,
+        /// What did not match.
+        reason: String,
+    },
     /// `image <id> has no layers`
     #[error("image {0} has no layers")]
     NoLayers(String),
@@ -103,6 +112,7 @@ impl Error {
             | Error::InvalidChange { .. }
             | Error::Breakout { .. }
             | Error::Archive(_)
+            | Error::Verify { .. }
             | Error::NoLayers(_) => ErrorKind::Invalid,
             Error::ReferenceInUse { .. } | Error::DeleteConflict { .. } => ErrorKind::Conflict,
             Error::Corrupt(_) => ErrorKind::Internal,

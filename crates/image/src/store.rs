@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -10,9 +10,8 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::archive::{apply_layer, decompress};
+use crate::archive::decompress;
 use crate::changes::ContainerConfig;
 use crate::reference::{is_full_hex_id, Reference};
 use crate::{sha256_digest, short_id, Error, Result};
@@ -409,29 +408,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// Hashes and stores everything read through it.
-struct Tee<R> {
-    inner: R,
-    hasher: Sha256,
-    out: BufWriter<File>,
-    size: u64,
-    write_error: Option<io::Error>,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        if let Err(e) = self.out.write_all(&buf[..n]) {
-            let msg = e.to_string();
-            self.write_error = Some(e);
-            return Err(io::Error::other(msg));
-        }
-        Ok(n)
-    }
-}
-
 /// The image store rooted at the berth root directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -773,58 +749,8 @@ impl Store {
         let mut cc = ContainerConfig::default();
         cc.apply_changes(&opts.changes)?;
 
-        let tmp = self.snapshots.join(format!(".tmp-{}", unique()));
-        let layer_tmp = self.ingest().join(unique());
-        let mut cleanup = Cleanup(vec![tmp.clone(), layer_tmp.clone()]);
-        let fs_dir = tmp.join("fs");
-        fs::create_dir_all(&fs_dir).map_err(Error::io(format!("creating {}", fs_dir.display())))?;
-        fs::set_permissions(&fs_dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(Error::io("chmod snapshot"))?;
-        let out = File::create(&layer_tmp)
-            .map_err(Error::io(format!("creating {}", layer_tmp.display())))?;
-        let mut tee = Tee {
-            inner: decompress(src)?,
-            hasher: Sha256::new(),
-            out: BufWriter::new(out),
-            size: 0,
-            write_error: None,
-        };
-        let unpacked = match apply_layer(&fs_dir, &mut tee) {
-            Ok(n) => n,
-            Err(e) => {
-                if let Some(w) = tee.write_error.take() {
-                    return Err(Error::io("writing the layer blob")(w));
-                }
-                return Err(e);
-            }
-        };
-        let Tee {
-            hasher,
-            out,
-            size: blob_size,
-            ..
-        } = tee;
-        let file = out
-            .into_inner()
-            .map_err(|e| Error::io("writing the layer blob")(e.into_error()))?;
-        file.sync_all()
-            .map_err(Error::io("syncing the layer blob"))?;
-        drop(file);
-        let diff_id = format!("sha256:{}", hex::encode(hasher.finalize()));
-        let chain_id = diff_id.clone();
-        let snap_fd = File::open(&tmp).map_err(Error::io("opening snapshot"))?;
-        rustix::fs::syncfs(&snap_fd).map_err(|e| Error::io("syncing snapshot")(e.into()))?;
-        let meta = SnapshotMeta {
-            chain_id: chain_id.clone(),
-            diff_id: diff_id.clone(),
-            parent: None,
-            size: unpacked,
-        };
-        fs::write(
-            tmp.join("meta.json"),
-            serde_json::to_vec(&meta).map_err(|e| Error::Corrupt(e.to_string()))?,
-        )
-        .map_err(Error::io("writing snapshot meta"))?;
+        let layer = self.add_layer(None, &mut decompress(src)?, None, MT_LAYER)?;
+        let diff_id = layer.diff_id.clone();
 
         let now = Utc::now();
         let created = fmt_time(&now);
@@ -853,66 +779,9 @@ impl Store {
         }
         let config_bytes =
             serde_json::to_vec(&config).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let config_digest = sha256_digest(&config_bytes);
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": MT_MANIFEST,
-            "config": {"mediaType": MT_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-            "layers": [{"mediaType": MT_LAYER, "digest": diff_id, "size": blob_size}],
-        });
-        let manifest_bytes =
-            serde_json::to_vec(&manifest).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let manifest_digest = sha256_digest(&manifest_bytes);
-        let config_tmp = self.write_ingest(&config_bytes)?;
-        let manifest_tmp = self.write_ingest(&manifest_bytes)?;
-        cleanup.0.push(config_tmp.clone());
-        cleanup.0.push(manifest_tmp.clone());
-
-        let _lock = self.lock()?;
-        let snap = self.snapshots.join(hex_of(&chain_id)?);
-        if snap.join("meta.json").exists() {
-            tracing::debug!(%chain_id, "layer already unpacked");
-        } else {
-            if snap.exists() {
-                // A leftover without meta.json is not a complete snapshot.
-                fs::remove_dir_all(&snap).map_err(Error::io("removing incomplete snapshot"))?;
-            }
-            fs::rename(&tmp, &snap).map_err(Error::io(format!(
-                "renaming snapshot into {}",
-                snap.display()
-            )))?;
-            Self::sync_dir(&self.snapshots);
-        }
-        self.commit_blob(&layer_tmp, &diff_id)?;
-        self.commit_blob(&config_tmp, &config_digest)?;
-        self.commit_blob(&manifest_tmp, &manifest_digest)?;
-        Self::sync_dir(&self.image_dir.join("blobs/sha256"));
-
-        let mut loaded = self.load()?;
-        let desc = Descriptor {
-            media_type: MT_MANIFEST.into(),
-            digest: manifest_digest.clone(),
-            size: manifest_bytes.len() as u64,
-            annotations: BTreeMap::new(),
-            extra: Map::new(),
-        };
-        if !loaded.manifest_to_id.contains_key(&manifest_digest) {
-            let rec = self.load_manifest(&desc)?;
-            loaded
-                .manifest_to_id
-                .insert(manifest_digest.clone(), rec.id.clone());
-            loaded.images.insert(rec.id.clone(), rec);
-        }
-        match &reference {
-            Some(r) => loaded.set_tag(&config_digest, r),
-            None => loaded.keep_listed(&config_digest),
-        }
-        self.write_index(&loaded.index)?;
-        cleanup.0.clear();
-        // the snapshot temp dir, if an existing snapshot was reused
-        let _ = fs::remove_dir_all(&tmp);
-        tracing::info!(id = %config_digest, size = unpacked, "imported image");
-        Ok(config_digest)
+        let id = self.add_image(&config_bytes, &[layer], None, reference.as_ref(), None)?;
+        tracing::info!(%id, "imported image");
+        Ok(id)
     }
 
     /// Every image once, with all of its tags.
@@ -1362,6 +1231,9 @@ fn go_arch() -> &'static str {
         other => other,
     }
 }
+
+mod write;
+pub use write::{BlobRef, LayerInfo, StoredImage};
 
 #[cfg(test)]
 mod tests;

@@ -804,3 +804,98 @@ fn history_created_comes_from_the_config() {
     assert_eq!(h[0].created, s.get(&id).unwrap().created);
     assert!(!h[0].empty_layer);
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn add_layer_and_image_keep_registry_bytes() {
+    let (tmp, s) = new_store();
+    let l1 = rootfs("base");
+    let l2 = RawTar::default().file("etc/top", b"top\n").finish();
+    let gz1 = gzip(&l1);
+    let d1 = sha256_digest(&gz1);
+    let a = s
+        .add_layer(None, &mut &gz1[..], Some((&d1, gz1.len() as u64)), "")
+        .unwrap();
+    assert_eq!(a.blob_digest, d1);
+    assert_eq!(a.diff_id, sha256_digest(&l1));
+    assert_eq!(a.chain_id, a.diff_id);
+    assert_eq!(a.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert!(s.has_blob(&d1) && s.has_snapshot(&a.chain_id));
+    let zst = zstd::encode_all(&l2[..], 3).unwrap();
+    let b = s
+        .add_layer(Some(&a.chain_id), &mut &zst[..], None, "x/y")
+        .unwrap();
+    assert_eq!(b.media_type, "x/y");
+    assert_eq!(
+        b.chain_id,
+        chain_ids(&[a.diff_id.clone(), b.diff_id.clone()])[1]
+    );
+    assert!(tmp
+        .path()
+        .join("snapshots")
+        .join(&b.chain_id[7..])
+        .join("fs/etc/top")
+        .exists());
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [a.diff_id, b.diff_id]},
+    }))
+    .unwrap();
+    // a registry's manifest, spaced oddly: kept byte for byte
+    let manifest = format!(
+        "{{ \"schemaVersion\": 2, \"mediaType\": \"application/vnd.docker.distribution.manifest.v2+json\",\n \"config\": {{\"mediaType\": \"application/vnd.docker.container.image.v1+json\", \"digest\": \"{}\", \"size\": {}}},\n \"layers\": [{{\"digest\": \"{}\", \"size\": {}}}, {{\"digest\": \"{}\", \"size\": {}}}]}}",
+        sha256_digest(&config), config.len(), a.blob_digest, a.blob_size, b.blob_digest, b.blob_size
+    );
+    let r = Reference::parse_tagged("localhost:5000/x:1").unwrap();
+    let rd = Reference::parse_normalized(&format!(
+        "localhost:5000/x@{}",
+        sha256_digest(manifest.as_bytes())
+    ))
+    .unwrap();
+    let wrong = s.add_image(&config, &[b.clone(), a.clone()], None, Some(&r), None);
+    assert!(wrong.is_err());
+    let id = s
+        .add_image(
+            &config,
+            &[a.clone(), b.clone()],
+            Some(manifest.as_bytes()),
+            Some(&r),
+            Some(&rd),
+        )
+        .unwrap();
+    assert_eq!(id, sha256_digest(&config));
+    let img = s.get("localhost:5000/x:1").unwrap();
+    assert_eq!(img.manifest_digest, sha256_digest(manifest.as_bytes()));
+    assert_eq!(img.repo_digests, vec![rd.familiar_string()]);
+    let st = s.stored_image(&id).unwrap();
+    assert_eq!(st.manifest, manifest.as_bytes());
+    assert_eq!(st.config, config);
+    assert_eq!(st.layers.len(), 2);
+    assert_eq!(s.get(&rd.to_string()).unwrap().id, id);
+    assert!(dir_names(&tmp.path().join("image/ingest")).is_empty());
+}
+
+#[test]
+fn add_layer_mismatch_leaves_nothing() {
+    let (tmp, s) = new_store();
+    let gz = gzip(&rootfs("m"));
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let e = s
+        .add_layer(None, &mut &gz[..], Some((&wrong, gz.len() as u64)), "")
+        .unwrap_err();
+    assert!(e.to_string().contains("verification failed"), "{e}");
+    let right = sha256_digest(&gz);
+    let e = s
+        .add_layer(None, &mut &gz[..], Some((&right, gz.len() as u64 + 1)), "")
+        .unwrap_err();
+    assert!(e.to_string().contains("verification failed"), "{e}");
+    // truncated stream
+    let e = s.add_layer(None, &mut &gz[..gz.len() / 2], None, "");
+    assert!(e.is_err());
+    assert_nothing_left(tmp.path(), &s);
+}
