@@ -4,6 +4,7 @@
 mod containers;
 mod format;
 mod images;
+mod registry;
 mod system;
 mod units;
 mod volumes;
@@ -154,6 +155,14 @@ enum Cmd {
     Rmi(images::RmiArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -236,6 +245,10 @@ enum ImageCmd {
     Inspect(InspectArgs),
     /// Remove unused images
     Prune(images::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
 }
 
 /// Just `--format`.
@@ -402,6 +415,16 @@ fn dispatch(cli: &Cli) -> CmdResult {
         Cmd::Image {
             cmd: ImageCmd::Prune(a),
         } => i::prune(&engine(cli)?, a),
+        Cmd::Pull(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Pull(a),
+        } => registry::pull(&engine(cli)?, a),
+        Cmd::Push(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Push(a),
+        } => registry::push(&engine(cli)?, a),
+        Cmd::Login(a) => registry::login(a),
+        Cmd::Logout(a) => registry::logout(a),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
         Cmd::Exec(a)
         | Cmd::Container {
