@@ -369,7 +369,7 @@ fn dispatch(cli: &Cli) -> CmdResult {
         Cmd::Create(a)
         | Cmd::Container {
             cmd: ContainerCmd::Create(a),
-        } => c::create(&engine(cli)?, a),
+        } => c::create(&engine(cli)?, cli, a),
         Cmd::Start(a)
         | Cmd::Container {
             cmd: ContainerCmd::Start(a),
