@@ -5,6 +5,7 @@ mod containers;
 mod format;
 mod images;
 mod registry;
+mod saveload;
 mod system;
 mod units;
 mod volumes;
@@ -159,6 +160,10 @@ enum Cmd {
     Pull(registry::PullArgs),
     /// Upload an image to a registry
     Push(registry::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(saveload::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(saveload::LoadArgs),
     /// Log in to a registry
     Login(registry::LoginArgs),
     /// Log out from a registry
@@ -249,6 +254,10 @@ enum ImageCmd {
     Pull(registry::PullArgs),
     /// Upload an image to a registry
     Push(registry::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(saveload::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(saveload::LoadArgs),
 }
 
 /// Just `--format`.
@@ -423,6 +432,14 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Image {
             cmd: ImageCmd::Push(a),
         } => registry::push(&engine(cli)?, a),
+        Cmd::Save(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Save(a),
+        } => saveload::save(&engine(cli)?, a),
+        Cmd::Load(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Load(a),
+        } => saveload::load(&engine(cli)?, a),
         Cmd::Login(a) => registry::login(a),
         Cmd::Logout(a) => registry::logout(a),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
