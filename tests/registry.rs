@@ -107,7 +107,10 @@ impl Drop for Registry {
 fn berth_env(b: &Berth, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut c = b.command();
     c.env("DOCKER_CONFIG", b.dir.path().join("docker"))
-        .env("BERTH_REGISTRIES_CONF", b.dir.path().join("registries.json"))
+        .env(
+            "BERTH_REGISTRIES_CONF",
+            b.dir.path().join("registries.json"),
+        )
         .args(args);
     if stdin.is_some() {
         c.stdin(Stdio::piped());
@@ -115,12 +118,7 @@ fn berth_env(b: &Berth, args: &[&str], stdin: Option<&str>) -> std::process::Out
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     if let Some(s) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(s.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
     }
     child.wait_with_output().unwrap()
 }
@@ -166,7 +164,11 @@ fn push_pull_run_round_trip() {
         .output()
         .unwrap();
     let push = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{push}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{push}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(push.contains("The push refers to repository ["), "{push}");
     assert!(push.contains(": Pushed"), "{push}");
     let line = push.lines().last().unwrap();
@@ -192,7 +194,10 @@ fn push_pull_run_round_trip() {
     assert!(pull.contains("Pulling fs layer"), "{pull}");
     assert!(pull.contains("Pull complete"), "{pull}");
     assert!(pull.contains(&format!("Digest: {digest}")), "{pull}");
-    assert!(pull.contains("Status: Downloaded newer image for"), "{pull}");
+    assert!(
+        pull.contains("Status: Downloaded newer image for"),
+        "{pull}"
+    );
     assert_eq!(pull.lines().last().unwrap(), name);
     let again = b2.ok(&["pull", &name]);
     assert!(again.contains("Status: Image is up to date for"), "{again}");
@@ -288,10 +293,7 @@ fn htpasswd_login_logout_and_push() {
     b.ok(&["tag", "busybox", &name]);
     let e = err_env(&b, &["push", &name]);
     assert!(e.contains("unauthorized"), "{e}");
-    let e = err_env(
-        &b,
-        &["login", "-u", "alice", "-p", "wrong", &reg.host()],
-    );
+    let e = err_env(&b, &["login", "-u", "alice", "-p", "wrong", &reg.host()]);
     assert!(e.contains("incorrect username or password"), "{e}");
     assert!(!b.dir.path().join("docker/config.json").exists());
     let out = berth_env(
@@ -299,12 +301,15 @@ fn htpasswd_login_logout_and_push() {
         &["login", "-u", "alice", "--password-stdin", &reg.host()],
         Some("s3cret\n"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
-    let cfg: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(b.dir.path().join("docker/config.json")).unwrap(),
-    )
-    .unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.dir.path().join("docker/config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["auths"][reg.host()]["auth"], "YWxpY2U6czNjcmV0");
     ok_env(&b, &["push", &name]);
     let b2 = Berth::empty();
@@ -315,7 +320,11 @@ fn htpasswd_login_logout_and_push() {
         .args(["pull", "-q", &name])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(ok_env(&b, &["logout", &reg.host()]).contains("Removing login credentials"));
     assert!(ok_env(&b, &["logout", &reg.host()]).contains("Not logged in"));
     let e = err_env(&b, &["pull", &name]);
@@ -377,8 +386,11 @@ fn token_proxy(backend: u16, ttl: Duration) -> TokenProxy {
                 let mut r = BufReader::new(conn.try_clone().unwrap());
                 let mut w = conn;
                 while let Some((line, headers)) = read_head(&mut r) {
-                    let get = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-                    let len: usize = get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                    let get =
+                        |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+                    let len: usize = get("content-length")
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(0);
                     let mut body = vec![0; len];
                     r.read_exact(&mut body).unwrap();
                     let path = line.split(' ').nth(1).unwrap_or("/").to_string();
@@ -422,7 +434,12 @@ fn token_proxy(backend: u16, ttl: Duration) -> TokenProxy {
                         let ch = format!(
                             "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test\",scope=\"repository:x:pull\"\r\n"
                         );
-                        reply(&mut w, "401 Unauthorized", &ch, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+                        reply(
+                            &mut w,
+                            "401 Unauthorized",
+                            &ch,
+                            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                        );
                         continue;
                     }
                     // pass through, one backend connection per request
@@ -467,7 +484,11 @@ fn bearer_token_auth_with_refresh() {
         .args(["push", &name])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let b2 = Berth::empty();
     let out = b2
         .command()
@@ -475,7 +496,11 @@ fn bearer_token_auth_with_refresh() {
         .args(["pull", &name])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(b2.ok(&["run", "--rm", &name, "echo", "tok"]), "tok\n");
     std::thread::sleep(Duration::from_secs(3));
     let before = proxy.tokens.load(Ordering::Relaxed);
@@ -485,7 +510,11 @@ fn bearer_token_auth_with_refresh() {
         .args(["pull", &name])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(proxy.tokens.load(Ordering::Relaxed) > before);
     // anonymous is refused at the realm
     let b3 = Berth::empty();
@@ -505,7 +534,13 @@ fn corrupted_blob_is_caught_and_nothing_is_stored() {
     let name = format!("{}/corrupt:1", reg.host());
     b.ok(&["tag", "busybox", &name]);
     b.ok(&["push", &name]);
-    let layer = b.ok(&["image", "inspect", "-f", "{{index .RootFS.Layers 0}}", "busybox"]);
+    let layer = b.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .RootFS.Layers 0}}",
+        "busybox",
+    ]);
     let p = reg.blob_path(layer.trim());
     let mut data = std::fs::read(&p).unwrap();
     let n = data.len();
@@ -513,12 +548,21 @@ fn corrupted_blob_is_caught_and_nothing_is_stored() {
     std::fs::write(&p, &data).unwrap();
     let b2 = Berth::empty();
     let e = b2.fails(&["pull", &name], 1);
-    assert!(e.contains("verification failed") || e.contains("digest"), "{e}");
+    assert!(
+        e.contains("verification failed") || e.contains("digest"),
+        "{e}"
+    );
     assert_eq!(b2.ok(&["images", "-q"]), "");
     let root = b2.root();
     assert_eq!(dir_entries(&root.join("snapshots")), Vec::<String>::new());
-    assert_eq!(dir_entries(&root.join("image/ingest")), Vec::<String>::new());
-    assert_eq!(dir_entries(&root.join("image/blobs/sha256")), Vec::<String>::new());
+    assert_eq!(
+        dir_entries(&root.join("image/ingest")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        dir_entries(&root.join("image/blobs/sha256")),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -528,10 +572,17 @@ fn save_load_round_trip_with_peers() {
     let tar = b.dir.path().join("save.tar");
     b.ok(&["save", "-o", tar.to_str().unwrap(), "busybox", "second:tag"]);
     let out = Command::new("skopeo")
-        .args(["inspect", &format!("docker-archive:{}:busybox:latest", tar.display())])
+        .args([
+            "inspect",
+            &format!("docker-archive:{}:busybox:latest", tar.display()),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // podman reads it (its own temp storage)
     let pd = b.dir.path().join("podman");
     let out = Command::new("podman")
@@ -543,13 +594,20 @@ fn save_load_round_trip_with_peers() {
         .arg(&tar)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // back into a fresh berth
     let b2 = Berth::empty();
     let out = b2.ok(&["load", "-i", tar.to_str().unwrap()]);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
     assert!(out.contains("Loaded image: second:tag"), "{out}");
-    assert_eq!(b2.ok(&["run", "--rm", "second:tag", "echo", "loaded"]), "loaded\n");
+    assert_eq!(
+        b2.ok(&["run", "--rm", "second:tag", "echo", "loaded"]),
+        "loaded\n"
+    );
     // skopeo's oci-archive, and an archive on stdin
     let oci = b.dir.path().join("oci.tar");
     let st = Command::new("skopeo")
@@ -569,9 +627,16 @@ fn save_load_round_trip_with_peers() {
         .stdin(std::fs::File::open(&oci).unwrap())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Loaded image: example.com/x:9"));
-    assert_eq!(b3.ok(&["run", "--rm", "example.com/x:9", "echo", "oci"]), "oci\n");
+    assert_eq!(
+        b3.ok(&["run", "--rm", "example.com/x:9", "echo", "oci"]),
+        "oci\n"
+    );
 }
 
 #[test]
@@ -582,7 +647,10 @@ fn hostile_archive_is_refused() {
         let f = std::fs::File::create(&evil).unwrap();
         let mut t = tar_writer(f);
         t.entry("../../escape", b"x");
-        t.entry("manifest.json", br#"[{"Config":"../../etc/passwd","RepoTags":["e:1"],"Layers":[]}]"#);
+        t.entry(
+            "manifest.json",
+            br#"[{"Config":"../../etc/passwd","RepoTags":["e:1"],"Layers":[]}]"#,
+        );
         t.finish();
     }
     b.fails(&["load", "-i", evil.to_str().unwrap()], 1);

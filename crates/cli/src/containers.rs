@@ -303,7 +303,9 @@ fn pull_for_run(e: &Engine, cli: &Cli, a: &RunArgs) -> Result<(), Failure> {
         p => {
             return Err(Failure::new(
                 125,
-                format!("invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""),
+                format!(
+                "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
+            ),
             ))
         }
     };

@@ -164,11 +164,9 @@ impl Progress {
 
 fn bar(done: u64, total: u64) -> String {
     let width = 50usize;
-    let filled = if total == 0 {
-        0
-    } else {
-        (done.min(total) * width as u64 / total) as usize
-    };
+    let filled = (done.min(total) * width as u64)
+        .checked_div(total)
+        .unwrap_or(0) as usize;
     let b = if filled == 0 {
         " ".repeat(width)
     } else if filled >= width {
@@ -281,9 +279,8 @@ fn pull_one(
         .or_else(|| r.tag().map(str::to_string))
         .unwrap_or_else(|| "latest".into());
     progress.line(&format!("{want}: Pulling from {}", r.path()));
-    let err = |e: berth_registry::Error| {
-        Failure::new(1, format!("Error response from registry: {e}"))
-    };
+    let err =
+        |e: berth_registry::Error| Failure::new(1, format!("Error response from registry: {e}"));
     let (mut bytes, mut mt, top_digest) = repo.get_manifest(&want).map_err(err)?;
     let mut v: Value = serde_json::from_slice(&bytes).map_err(fail)?;
     if is_index(&mt, &v) {
@@ -318,7 +315,10 @@ fn pull_one(
             "Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported",
         ));
     }
-    let cfg_digest = v["config"]["digest"].as_str().unwrap_or_default().to_string();
+    let cfg_digest = v["config"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let cfg_size = v["config"]["size"].as_u64().unwrap_or(0);
     let config = repo.get_blob_bytes(&cfg_digest, cfg_size).map_err(err)?;
     let cfg: Value = serde_json::from_slice(&config).map_err(fail)?;
@@ -521,7 +521,9 @@ pub fn push(e: &Engine, a: &PushArgs) -> CmdResult {
         "The push refers to repository [{}]",
         r.familiar_name()
     ));
-    let repo = client.repo(r.domain(), r.path(), "pull,push").map_err(fail)?;
+    let repo = client
+        .repo(r.domain(), r.path(), "pull,push")
+        .map_err(fail)?;
     for t in &tags {
         push_one(store, &repo, t, &progress)?;
     }
@@ -587,11 +589,7 @@ fn push_one(store: &Store, repo: &Repo, r: &Reference, progress: &Progress) -> R
                     let loc = match mount {
                         Mount::Mounted => {
                             if is_layer {
-                                progress.status(
-                                    &id,
-                                    &format!("Mounted from {}", from[0]),
-                                    false,
-                                );
+                                progress.status(&id, &format!("Mounted from {}", from[0]), false);
                             }
                             return Ok(());
                         }
@@ -604,11 +602,7 @@ fn push_one(store: &Store, repo: &Repo, r: &Reference, progress: &Progress) -> R
                     let total = size;
                     repo.upload(loc, &b.digest, &file, size, chunk_size(), &|n| {
                         if is_layer {
-                            progress.status(
-                                &id,
-                                &format!("Pushing  {}", bar(n, total)),
-                                true,
-                            );
+                            progress.status(&id, &format!("Pushing  {}", bar(n, total)), true);
                         }
                     })
                     .map_err(err)?;
@@ -674,8 +668,7 @@ fn prompt(msg: &str, echo: bool) -> Result<String, Failure> {
     };
     if let Some(t) = &old {
         let mut t2 = t.clone();
-        t2.local_modes
-            .remove(rustix::termios::LocalModes::ECHO);
+        t2.local_modes.remove(rustix::termios::LocalModes::ECHO);
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &t2);
     }
     let mut line = String::new();
@@ -694,7 +687,9 @@ pub fn login(a: &LoginArgs) -> CmdResult {
     let mut password = a.password.clone();
     if a.password_stdin {
         if password.is_some() {
-            return Err(fail("--password and --password-stdin are mutually exclusive"));
+            return Err(fail(
+                "--password and --password-stdin are mutually exclusive",
+            ));
         }
         if a.username.is_none() {
             return Err(fail("Must provide --username with --password-stdin"));
@@ -729,12 +724,8 @@ pub fn login(a: &LoginArgs) -> CmdResult {
     }
     let creds = Credentials { username, password };
     let c = client(a.tls_verify, Some(creds.clone()))?;
-    c.check_login(&domain).map_err(|e| {
-        Failure::new(
-            1,
-            format!("login attempt to {domain} failed: {e}"),
-        )
-    })?;
+    c.check_login(&domain)
+        .map_err(|e| Failure::new(1, format!("login attempt to {domain} failed: {e}")))?;
     berth_registry::creds::store(&domain, &creds).map_err(fail)?;
     println!("Login Succeeded");
     Ok(0)

@@ -100,7 +100,10 @@ pub fn save(e: &Engine, a: &SaveArgs) -> CmdResult {
             let f = File::create(&tmp).map_err(|err| fail(format!("{}: {err}", tmp.display())))?;
             (Some(tmp), Box::new(std::io::BufWriter::new(f)))
         }
-        None => (None, Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
+        None => (
+            None,
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        ),
     };
     let res = write_archive(store, &items, out);
     if let Some(tmp) = &tmp {
@@ -196,10 +199,10 @@ fn write_archive(
         for t in tags {
             index.push(desc(Some(t)));
             if let (Some(tag), Some(top)) = (t.tag(), img.diff_ids.last()) {
-                repositories
-                    .entry(t.familiar_name())
-                    .or_default()
-                    .insert(tag.to_string(), top.trim_start_matches("sha256:").to_string());
+                repositories.entry(t.familiar_name()).or_default().insert(
+                    tag.to_string(),
+                    top.trim_start_matches("sha256:").to_string(),
+                );
             }
         }
     }
@@ -325,11 +328,10 @@ impl Unpacked {
     }
 }
 
-fn add_layers(
-    store: &Store,
-    u: &Unpacked,
-    layers: &[(String, Option<(String, u64)>, String)],
-) -> Result<Vec<LayerInfo>, Failure> {
+/// A layer in an archive: its path, expected (digest, size), media type.
+type LayerSrc = (String, Option<(String, u64)>, String);
+
+fn add_layers(store: &Store, u: &Unpacked, layers: &[LayerSrc]) -> Result<Vec<LayerInfo>, Failure> {
     let mut infos: Vec<LayerInfo> = Vec::new();
     for (path, expected, mt) in layers {
         let mut f = File::open(u.path(path)?).map_err(fail)?;
@@ -352,15 +354,13 @@ pub fn load(e: &Engine, a: &LoadArgs) -> CmdResult {
         .join(format!("load-{}", std::process::id()));
     let u = match &a.input {
         Some(p) => {
-            let mut f = File::open(p)
-                .map_err(|err| fail(format!("open {}: {err}", p.display())))?;
+            let mut f =
+                File::open(p).map_err(|err| fail(format!("open {}: {err}", p.display())))?;
             Unpacked::read(dir, &mut f)?
         }
         None => {
             if std::io::stdin().is_terminal() {
-                return Err(fail(
-                    "requested load from stdin, but stdin is empty",
-                ));
+                return Err(fail("requested load from stdin, but stdin is empty"));
             }
             Unpacked::read(dir, &mut std::io::stdin().lock())?
         }
@@ -371,7 +371,7 @@ pub fn load(e: &Engine, a: &LoadArgs) -> CmdResult {
             .map_err(|err| fail(format!("manifest.json: {err}")))?;
         for m in mj.as_array().cloned().unwrap_or_default() {
             let config = u.bytes(m["Config"].as_str().unwrap_or_default())?;
-            let layers: Vec<(String, Option<(String, u64)>, String)> = m["Layers"]
+            let layers: Vec<LayerSrc> = m["Layers"]
                 .as_array()
                 .map(|a| {
                     a.iter()
@@ -434,7 +434,7 @@ pub fn load(e: &Engine, a: &LoadArgs) -> CmdResult {
             }
             let cfg_digest = v["config"]["digest"].as_str().unwrap_or_default();
             let config = u.bytes(&blob_name(cfg_digest))?;
-            let layers: Vec<(String, Option<(String, u64)>, String)> = v["layers"]
+            let layers: Vec<LayerSrc> = v["layers"]
                 .as_array()
                 .map(|a| {
                     a.iter()
