@@ -99,6 +99,9 @@ pub struct RunArgs {
     /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from", value_name = "list")]
     pub volumes_from: Vec<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
     /// Image
     pub image: String,
     /// Command and arguments
@@ -384,11 +387,68 @@ fn io_msg(e: &std::io::Error) -> String {
     }
 }
 
-fn create_container(e: &Engine, a: &RunArgs) -> Result<Container, Failure> {
+/// Pull `a.image` per `--pull` by running `berth pull` as a child process:
+/// this process forks containers and must stay single-threaded.
+fn pull_for_run(e: &Engine, cli: &Cli, a: &RunArgs) -> Result<(), Failure> {
+    let policy = a.pull.as_str();
+    let missing = || e.images().get(&a.image).is_err();
+    let needed = match policy {
+        "always" => true,
+        "missing" => missing(),
+        "never" => false,
+        p => {
+            return Err(Failure::new(
+                125,
+                format!(
+                "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
+            ),
+            ))
+        }
+    };
+    if !needed || a.image.starts_with("sha256:") {
+        return Ok(());
+    }
+    if policy == "missing" {
+        eprintln!("Unable to find image '{}' locally", familiar(&a.image));
+    }
+    let exe = std::env::current_exe().map_err(|err| Failure::new(125, err.to_string()))?;
+    let out = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&cli.root)
+        .arg("--runroot")
+        .arg(&cli.runroot)
+        .arg("--log-level")
+        .arg(&cli.log_level)
+        .arg("pull")
+        .arg(&a.image)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|err| Failure::new(125, format!("running berth pull: {err}")))?;
+    // docker prints the pull's progress on stderr for run/create
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if out.status.success() {
+        lines.pop(); // the bare reference docker pull ends with
+    }
+    for l in lines {
+        eprintln!("{l}");
+    }
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let msg = err.trim().trim_start_matches("Error: ").to_string();
+        return Err(Failure::new(125, msg));
+    }
+    Ok(())
+}
+
+fn create_container(e: &Engine, cli: &Cli, a: &RunArgs) -> Result<Container, Failure> {
+    pull_for_run(e, cli, a)?;
     let o = create_options(a)?;
     e.create(&o).map_err(|err| {
         if let berth_engine::Error::Image(ie) = &err {
-            if ie.kind() == ErrorKind::NotFound {
+            if ie.kind() == ErrorKind::NotFound && a.pull == "never" {
                 eprintln!("Unable to find image '{}' locally", familiar(&a.image));
             }
         }
@@ -407,15 +467,15 @@ fn familiar(image: &str) -> String {
 }
 
 /// `docker create`.
-pub fn create(e: &Engine, a: &RunArgs) -> CmdResult {
-    let c = create_container(e, a)?;
+pub fn create(e: &Engine, cli: &Cli, a: &RunArgs) -> CmdResult {
+    let c = create_container(e, cli, a)?;
     println!("{}", c.id);
     Ok(0)
 }
 
 /// `docker run`.
 pub fn run(e: &Engine, cli: &Cli, a: &RunArgs) -> CmdResult {
-    let c = create_container(e, a)?;
+    let c = create_container(e, cli, a)?;
     if a.detach {
         start_detached(e, cli, &c)?;
         println!("{}", c.id);

@@ -4,6 +4,8 @@
 mod containers;
 mod format;
 mod images;
+mod registry;
+mod saveload;
 mod system;
 mod units;
 mod volumes;
@@ -162,6 +164,18 @@ enum Cmd {
     Rmi(images::RmiArgs),
     /// Show the history of an image
     History(images::HistoryArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(saveload::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(saveload::LoadArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -252,6 +266,14 @@ enum ImageCmd {
     Inspect(InspectArgs),
     /// Remove unused images
     Prune(images::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(saveload::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(saveload::LoadArgs),
 }
 
 /// Just `--format`.
@@ -372,7 +394,7 @@ fn dispatch(cli: &Cli) -> CmdResult {
         Cmd::Create(a)
         | Cmd::Container {
             cmd: ContainerCmd::Create(a),
-        } => c::create(&engine(cli)?, a),
+        } => c::create(&engine(cli)?, cli, a),
         Cmd::Start(a)
         | Cmd::Container {
             cmd: ContainerCmd::Start(a),
@@ -418,6 +440,24 @@ fn dispatch(cli: &Cli) -> CmdResult {
         Cmd::Image {
             cmd: ImageCmd::Prune(a),
         } => i::prune(&engine(cli)?, a),
+        Cmd::Pull(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Pull(a),
+        } => registry::pull(&engine(cli)?, a),
+        Cmd::Push(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Push(a),
+        } => registry::push(&engine(cli)?, a),
+        Cmd::Save(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Save(a),
+        } => saveload::save(&engine(cli)?, a),
+        Cmd::Load(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Load(a),
+        } => saveload::load(&engine(cli)?, a),
+        Cmd::Login(a) => registry::login(a),
+        Cmd::Logout(a) => registry::logout(a),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
         Cmd::Exec(a)
         | Cmd::Container {

@@ -464,6 +464,15 @@ impl Store {
         Ok(id)
     }
 
+    /// List image `id` also under `r` (a `name@sha256:…` repo digest, or a tag).
+    pub fn add_repo_digest(&self, id: &str, r: &Reference) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut loaded = self.load()?;
+        let id = self.rec(&loaded, id)?.id.clone();
+        loaded.set_tag(&id, r);
+        self.write_index(&loaded.index)
+    }
+
     /// The exact manifest, config and layer blobs of a stored image.
     pub fn stored_image(&self, name_or_id: &str) -> Result<StoredImage> {
         let loaded = self.load()?;
