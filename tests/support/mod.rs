@@ -175,6 +175,15 @@ impl Berth {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
+    /// Ids of every container (`ps -aq`).
+    #[allow(dead_code)]
+    pub fn ps_all(&self) -> Vec<String> {
+        self.ok(&["ps", "-a", "-q"])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
     /// Mount points under this berth's dirs that are still mounted.
     pub fn mounts(&self) -> Vec<String> {
         mounts_under(self.dir.path())

@@ -40,6 +40,7 @@
 //! ```
 
 pub mod dockerignore;
+pub mod executor;
 pub mod history;
 pub mod instructions;
 pub mod parser;

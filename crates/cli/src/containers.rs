@@ -411,6 +411,12 @@ fn pull_for_run(e: &Engine, cli: &Cli, a: &RunArgs) -> Result<(), Failure> {
     if policy == "missing" {
         eprintln!("Unable to find image '{}' locally", familiar(&a.image));
     }
+    pull_child(cli, &a.image)
+}
+
+/// Runs `berth pull IMAGE` as a child process (this one must stay
+/// single-threaded), its progress going to our stderr.
+pub(crate) fn pull_child(cli: &Cli, image: &str) -> Result<(), Failure> {
     let exe = std::env::current_exe().map_err(|err| Failure::new(125, err.to_string()))?;
     let out = std::process::Command::new(exe)
         .arg("--root")
@@ -420,7 +426,7 @@ fn pull_for_run(e: &Engine, cli: &Cli, a: &RunArgs) -> Result<(), Failure> {
         .arg("--log-level")
         .arg(&cli.log_level)
         .arg("pull")
-        .arg(&a.image)
+        .arg(image)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -261,7 +261,16 @@ pub fn images(e: &Engine, a: &ImagesArgs) -> CmdResult {
     };
     let before = bound("before")?;
     let since = bound("since")?;
+    // Intermediate build images are listed with -a only, as docker does.
+    let intermediate = if a.all {
+        HashSet::new()
+    } else {
+        berth_build::executor::intermediate_ids(e.root())
+    };
     list.retain(|img| {
+        if img.repo_tags.is_empty() && intermediate.contains(&img.id) {
+            return false;
+        }
         if let Some(v) = filters.get("dangling") {
             let want = v.iter().any(|x| x == "true" || x == "1");
             if want != img.repo_tags.is_empty() {

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! `berth`: a daemonless container engine that speaks docker's command line.
 
+mod build;
 mod containers;
 mod format;
 mod images;
@@ -97,6 +98,12 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum BuilderCmd {
+    /// Remove build cache
+    Prune(build::BuilderPruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
 enum Cmd {
     /// Show the berth version information
     Version,
@@ -165,6 +172,13 @@ enum Cmd {
     /// Show the history of an image
     History(images::HistoryArgs),
     /// Download an image from a registry
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        cmd: BuilderCmd,
+    },
     Pull(registry::PullArgs),
     /// Upload an image to a registry
     Push(registry::PushArgs),
@@ -193,7 +207,9 @@ enum Cmd {
     },
     /// Internal: the container monitor.
     #[command(name = "__monitor", hide = true)]
-    Monitor { id: String },
+    Monitor {
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -471,6 +487,10 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Export(a),
         } => c::export(&engine(cli)?, a),
+        Cmd::Build(a) => build::build(&engine(cli)?, cli, a),
+        Cmd::Builder {
+            cmd: BuilderCmd::Prune(a),
+        } => build::builder_prune(&engine(cli)?, a),
         Cmd::Cp(a)
         | Cmd::Container {
             cmd: ContainerCmd::Cp(a),

@@ -58,6 +58,44 @@ fn config_of(c: &Container, base: &Value) -> ContainerConfig {
 }
 
 impl Engine {
+    /// The stored layers of an image, bottom first, as [`LayerInfo`]s.
+    pub fn image_layer_infos(&self, image: &str) -> Result<Vec<LayerInfo>> {
+        let base = self.images.stored_image(image)?;
+        let config: Value = serde_json::from_slice(&base.config).map_err(|e| Error::Corrupt {
+            path: base.config_blob.digest.clone(),
+            source: e,
+        })?;
+        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if diff_ids.len() != base.layers.len() {
+            return Err(Error::Invalid(format!(
+                "image {image}: {} layers but {} diff ids",
+                base.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let chains = chain_ids(&diff_ids);
+        Ok(base
+            .layers
+            .iter()
+            .zip(diff_ids.iter().zip(&chains))
+            .map(|(b, (d, ch))| LayerInfo {
+                diff_id: d.clone(),
+                chain_id: ch.clone(),
+                blob_digest: b.digest.clone(),
+                blob_size: b.size,
+                media_type: b.media_type.clone(),
+                unpacked_size: self.images.layer_size(ch),
+            })
+            .collect())
+    }
+
     /// `docker commit`: returns the new image id.
     pub fn commit(&self, reference: &str, o: &CommitOptions) -> Result<String> {
         let c = self.get(reference)?;
@@ -86,9 +124,9 @@ impl Engine {
         if let Some(h) = config["config"].get("Healthcheck").cloned() {
             inner["Healthcheck"] = h;
         }
-        let obj = config.as_object_mut().ok_or_else(|| {
-            Error::Invalid(format!("image {} has no config object", c.image))
-        })?;
+        let obj = config
+            .as_object_mut()
+            .ok_or_else(|| Error::Invalid(format!("image {} has no config object", c.image)))?;
         obj.insert("config".into(), inner);
         obj.insert("created".into(), json!(now));
         obj.remove("container");
@@ -165,37 +203,9 @@ impl Engine {
         config: &Value,
         clamp: Option<i64>,
     ) -> Result<(Vec<LayerInfo>, LayerInfo)> {
-        let base = self.images.stored_image(&c.image)?;
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if diff_ids.len() != base.layers.len() {
-            return Err(Error::Invalid(format!(
-                "image {}: {} layers but {} diff ids",
-                c.image,
-                base.layers.len(),
-                diff_ids.len()
-            )));
-        }
-        let chains = chain_ids(&diff_ids);
-        let mut layers: Vec<LayerInfo> = base
-            .layers
-            .iter()
-            .zip(diff_ids.iter().zip(&chains))
-            .map(|(b, (d, ch))| LayerInfo {
-                diff_id: d.clone(),
-                chain_id: ch.clone(),
-                blob_digest: b.digest.clone(),
-                blob_size: b.size,
-                media_type: b.media_type.clone(),
-                unpacked_size: self.images.layer_size(ch),
-            })
-            .collect();
+        let _ = config;
+        let mut layers = self.image_layer_infos(&c.image)?;
+        let chains: Vec<String> = layers.iter().map(|l| l.chain_id.clone()).collect();
         let dir = self.dir(&c.id);
         std::fs::create_dir_all(dir.join("upper"))
             .map_err(|e| Error::io("creating the upper directory", e))?;
