@@ -31,15 +31,21 @@ B0="$BERTH --root $work/seed --runroot $work/seed-run"
 $B0 import "$tar" bookworm:minbase >/dev/null
 $B0 save -o "$work/seed.tar" bookworm:minbase
 skopeo copy -q --dest-tls-verify=false "docker-archive:$work/seed.tar" "docker://$IMG"
-rm -rf "$work/seed" "$work/seed.tar"
+mkdir -p "$work/trash"; mv "$work/seed" "$work/trash/seed"; rm -f "$work/seed.tar"
 echo "image: $IMG ($(skopeo inspect --raw --tls-verify=false docker://$IMG | python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))') bytes compressed)"
 
+# Each timed pull starts from an empty root. The previous one is moved aside,
+# not deleted: on ext4, creating files right after deleting thousands makes
+# the inode allocator skip every recently deleted inode, which slows whoever
+# runs next (berth or podman) by seconds. The trash goes at the end.
+mkdir -p "$work/trash"
+aside="$PWD/bench/aside.sh $work"
 PODMAN="podman --root $work/podman --runroot $work/podman-run --storage-driver overlay"
 BR="$BERTH --root $work/berth --runroot $work/berth-run"
-hyperfine -N --runs "$RUNS" --export-json "$work/pull.json" \
-  --prepare "rm -rf $work/berth $work/berth-run" \
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/pull.json" \
+  --prepare "$aside berth berth-run" \
   -n "berth pull" "$BR pull -q $IMG" \
-  --prepare "sh -c '$PODMAN rmi -af >/dev/null 2>&1 || true'" \
+  --prepare "$aside podman podman-run" \
   -n "podman pull" "$PODMAN pull -q --tls-verify=false $IMG"
 
 rm -rf "$work/berth" "$work/berth-run"

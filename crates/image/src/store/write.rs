@@ -200,19 +200,55 @@ impl Store {
                     cur: Vec::new(),
                     pos: 0,
                 };
-                let res = (|| {
-                    let mut h = HashRead {
-                        inner: decompress(&mut chan)?,
-                        hasher: Sha256::new(),
-                    };
-                    let n = apply_layer(&fs_dir2, &mut h)?;
-                    // the tar's end-of-archive padding, and any trailer
-                    io::copy(&mut h, &mut io::sink()).map_err(|e| Error::Archive(e.to_string()))?;
-                    Ok((format!("sha256:{}", hex::encode(h.hasher.finalize())), n))
-                })();
-                // let the reader finish (or notice we are gone) either way
-                drop(chan);
-                res
+                // Decompression gets a thread of its own, so that it overlaps
+                // with hashing and the unpack's system calls.
+                let (dtx, drx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+                std::thread::scope(|s2| {
+                    let decompressor = s2.spawn(move || -> Result<()> {
+                        let mut d = decompress(&mut chan)?;
+                        loop {
+                            let mut buf = vec![0u8; CHUNK];
+                            let mut filled = 0;
+                            while filled < buf.len() {
+                                match d.read(&mut buf[filled..]) {
+                                    Ok(0) => break,
+                                    Ok(n) => filled += n,
+                                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                    Err(e) => return Err(Error::Archive(e.to_string())),
+                                }
+                            }
+                            if filled == 0 {
+                                return Ok(());
+                            }
+                            buf.truncate(filled);
+                            if dtx.send(buf).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        // `chan` drops here: the reader finishes or notices we are gone.
+                    });
+                    let res = (|| {
+                        let mut h = HashRead {
+                            inner: ChanReader {
+                                rx: drx,
+                                cur: Vec::new(),
+                                pos: 0,
+                            },
+                            hasher: Sha256::new(),
+                        };
+                        let n = apply_layer(&fs_dir2, &mut h)?;
+                        // the tar's end-of-archive padding, and any trailer
+                        io::copy(&mut h, &mut io::sink())
+                            .map_err(|e| Error::Archive(e.to_string()))?;
+                        Ok((format!("sha256:{}", hex::encode(h.hasher.finalize())), n))
+                    })();
+                    let decompressed = decompressor
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::Archive("decompression panicked".into())));
+                    // A decompression error explains a cut tar stream.
+                    decompressed?;
+                    res
+                })
             });
             let read_result = (|| -> Result<()> {
                 loop {
