@@ -207,3 +207,45 @@ fn source_date_epoch_makes_builds_reproducible() {
     let created = b.ok(&["image", "inspect", "-f", "{{.Created}}", &first]);
     assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
 }
+
+#[test]
+fn run_mounts_cache_bind_tmpfs_secret() {
+    let b = Berth::new();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    fs::write(secret.path(), "s3cr3t\n").unwrap();
+    let ctx = context(&[
+        ("data/f", "ctxfile\n"),
+        (
+            "Dockerfile",
+            "FROM busybox AS helper\nRUN echo from-stage > /hello\nFROM busybox\n\
+             RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n\
+             RUN --mount=type=bind,source=data,target=/mnt cat /mnt/f > /bound\n\
+             RUN --mount=type=bind,from=helper,source=/hello,target=/h cat /h > /fromstage\n\
+             RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs\n\
+             RUN --mount=type=secret,id=tok cat /run/secrets/tok > /secret\n",
+        ),
+    ]);
+    let sec = format!("id=tok,src={}", secret.path().display());
+    let tag = unique("mounts");
+    build(&b, ctx.path(), &["--secret", &sec, "-t", &tag]);
+    let out = b.ok(&[
+        "run", "--rm", &tag, "sh", "-c",
+        "cat /count /bound /fromstage /tmpfs /secret; ls -d /cache /mnt /h /scratch /run/secrets 2>/dev/null | wc -l",
+    ]);
+    assert_eq!(out, "1\nctxfile\nfrom-stage\nx\ns3cr3t\n0\n");
+    // The cache mount keeps its content across builds.
+    build(
+        &b,
+        ctx.path(),
+        &["--no-cache", "--secret", &sec, "-t", &tag],
+    );
+    let out = b.ok(&["run", "--rm", &tag, "cat", "/count"]);
+    assert_eq!(out, "2\n");
+    assert!(b.mounts().is_empty(), "{:?}", b.mounts());
+    // A bind source outside the context is refused.
+    let bad = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=bind,source=../../etc,target=/e ls /e\n",
+    )]);
+    b.fails(&["build", bad.path().to_str().unwrap()], 1);
+}

@@ -51,6 +51,8 @@ pub struct BuildRequest {
     pub network: String,
     /// `SOURCE_DATE_EPOCH`: every timestamp the build writes.
     pub source_date_epoch: Option<i64>,
+    /// `--secret id=ID,src=FILE`: secret files for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 /// Errors of a build (front end errors, engine and store errors, failed steps).
@@ -276,6 +278,30 @@ pub struct Builder<'a> {
     step_no: usize,
     steps_total: usize,
     created: String,
+    /// Stage names and indexes (`AS name`), for `from=`.
+    plan_stage_names: Vec<Option<String>>,
+    /// Roots of the `from=` sources mounted for the current RUN.
+    from_roots: BTreeMap<String, PathBuf>,
+}
+
+/// What a RUN's `--mount` flags become.
+#[derive(Debug, Default)]
+struct RunMounts {
+    /// `--mount` specs for the container.
+    mounts: Vec<String>,
+    /// Mount targets, left out of the layer.
+    skip: Vec<String>,
+}
+
+/// A `from=`/`--from=` naming a stage (by name or index).
+fn resolve_stage(names: &[Option<String>], from: &str) -> Option<usize> {
+    if let Ok(i) = from.parse::<usize>() {
+        return (i < names.len()).then_some(i);
+    }
+    let lower = from.to_lowercase();
+    names
+        .iter()
+        .position(|n| n.as_deref() == Some(lower.as_str()))
 }
 
 impl std::fmt::Debug for Builder<'_> {
@@ -306,6 +332,8 @@ impl<'a> Builder<'a> {
             step_no: 0,
             steps_total: 0,
             created,
+            plan_stage_names: Vec::new(),
+            from_roots: BTreeMap::new(),
         })
     }
 
@@ -325,6 +353,7 @@ impl<'a> Builder<'a> {
             ..BuildOptions::default()
         };
         let plan = Plan::new(&df, &opts)?;
+        self.plan_stage_names = plan.stages.iter().map(|s| s.name.clone()).collect();
         let tags = self
             .req
             .tags
@@ -566,7 +595,7 @@ impl<'a> Builder<'a> {
         let workdir = st.workdir();
         match &inst.command {
             Command::From(_) => {}
-            Command::Run(r) => self.run(st, step, &r.command)?,
+            Command::Run(r) => self.run_with_mounts(st, step, r, done, &r.mounts)?,
             Command::Copy(c) => {
                 let chmod = parse_chmod(c.chmod.as_deref())?;
                 self.copy(st, &c.files, source, done, c.chown.as_deref(), chmod, false)?;
@@ -606,7 +635,157 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn run(&mut self, st: &mut State, step: &Step, cmd: &CommandLine) -> Result<()> {
+    /// Mounts the `from=` sources of `RUN --mount` one by one (each an
+    /// image's or stage's filesystem, read-only), then runs the step.
+    fn run_with_mounts(
+        &mut self,
+        st: &mut State,
+        step: &Step,
+        r: &crate::instructions::Run,
+        done: &BTreeMap<usize, State>,
+        pending: &[crate::instructions::Mount],
+    ) -> Result<()> {
+        let Some((first, rest)) = pending.split_first() else {
+            let specs = self.mount_specs(&r.mounts)?;
+            return self.run(st, step, &r.command, &specs);
+        };
+        let Some(from) = &first.from else {
+            return self.run_with_mounts(st, step, r, done, rest);
+        };
+        let id = match resolve_stage(&self.plan_stage_names, from) {
+            Some(i) => {
+                let mut s = done
+                    .get(&i)
+                    .cloned()
+                    .ok_or_else(|| other(format!("stage {from} was not built")))?;
+                self.store_intermediate(&mut s)?
+            }
+            None => self.engine.images().get(from)?.id,
+        };
+        let mut res = Ok(());
+        let engine = self.engine;
+        engine.with_image_rootfs(&id, |root| {
+            self.from_roots.insert(from.clone(), root.to_path_buf());
+            res = self.run_with_mounts(st, step, r, done, rest);
+            self.from_roots.remove(from);
+            Ok(())
+        })?;
+        res
+    }
+
+    /// `RUN --mount` flags as `--mount`/`--tmpfs` specs for the container,
+    /// and the mount points to leave out of the step's layer.
+    fn mount_specs(&self, mounts: &[crate::instructions::Mount]) -> Result<RunMounts> {
+        use crate::instructions::MountType;
+        let mut out = RunMounts::default();
+        for m in mounts {
+            let target = m.target.clone();
+            match m.kind {
+                MountType::Bind => {
+                    let target =
+                        target.ok_or_else(|| other("RUN --mount=type=bind needs a target"))?;
+                    let src = clean_rel(m.source.as_deref().unwrap_or(""));
+                    let root = match &m.from {
+                        Some(f) => self
+                            .from_roots
+                            .get(f)
+                            .cloned()
+                            .ok_or_else(|| other(format!("mount from {f} is not available")))?,
+                        None => self.req.context.clone(),
+                    };
+                    // Resolved inside its root: the source may not climb out.
+                    let (parent, name) = tree::split_in_root(src.as_bytes());
+                    tree::open_dir_in_root(&root, &parent)?;
+                    let host = root.join(&src);
+                    let _ = name;
+                    if std::fs::symlink_metadata(&host).is_err() {
+                        return Err(other(format!(
+                            "failed to compute cache key: \"/{src}\": not found"
+                        )));
+                    }
+                    let ro = if m.readonly { ",readonly" } else { "" };
+                    out.mounts.push(format!(
+                        "type=bind,source={},target={target}{ro}",
+                        host.display()
+                    ));
+                    out.skip.push(target);
+                }
+                MountType::Cache => {
+                    let target =
+                        target.ok_or_else(|| other("RUN --mount=type=cache needs a target"))?;
+                    let id = m.id.clone().unwrap_or_else(|| target.clone());
+                    let dir = self
+                        .engine
+                        .root()
+                        .join("builder/mounts")
+                        .join(sha_hex(&[id.as_bytes()]));
+                    if !dir.exists() {
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|e| other(format!("creating {}: {e}", dir.display())))?;
+                        use std::os::unix::fs::PermissionsExt;
+                        let mode = m.mode.unwrap_or(0o755);
+                        let _ =
+                            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
+                        let _ = std::os::unix::fs::chown(&dir, m.uid, m.gid);
+                    }
+                    out.mounts.push(format!(
+                        "type=bind,source={},target={target}",
+                        dir.display()
+                    ));
+                    out.skip.push(target);
+                }
+                MountType::Tmpfs => {
+                    let target =
+                        target.ok_or_else(|| other("RUN --mount=type=tmpfs needs a target"))?;
+                    let size = m
+                        .size_limit
+                        .map(|s| format!(",tmpfs-size={s}"))
+                        .unwrap_or_default();
+                    out.mounts.push(format!("type=tmpfs,target={target}{size}"));
+                    out.skip.push(target);
+                }
+                MountType::Secret => {
+                    let id = m
+                        .id
+                        .clone()
+                        .or_else(|| {
+                            target
+                                .as_deref()
+                                .and_then(|t| t.rsplit('/').next())
+                                .map(String::from)
+                        })
+                        .ok_or_else(|| other("RUN --mount=type=secret needs an id or a target"))?;
+                    let Some(src) = self.req.secrets.get(&id) else {
+                        if m.required {
+                            return Err(other(format!("secret {id} not found")));
+                        }
+                        continue;
+                    };
+                    let target = target.unwrap_or_else(|| {
+                        out.skip.push("/run/secrets".into());
+                        format!("/run/secrets/{id}")
+                    });
+                    out.mounts.push(format!(
+                        "type=bind,source={},target={target},readonly",
+                        src.display()
+                    ));
+                    out.skip.push(target);
+                }
+                MountType::Ssh => {
+                    return Err(other("RUN --mount=type=ssh is not supported"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn run(
+        &mut self,
+        st: &mut State,
+        step: &Step,
+        cmd: &CommandLine,
+        mounts: &RunMounts,
+    ) -> Result<()> {
         let shell = st.shell();
         let argv = match cmd.inline_script() {
             Some(script) => {
@@ -638,6 +817,7 @@ impl<'a> Builder<'a> {
                 self.req.network.clone()
             },
             labels: BTreeMap::from([("io.berth.build".to_string(), "true".to_string())]),
+            mounts: mounts.mounts.clone(),
             ..Default::default()
         };
         let c = self.engine.create(&o)?;
@@ -667,6 +847,7 @@ impl<'a> Builder<'a> {
                 hist_entry,
                 self.req.source_date_epoch,
                 None,
+                &mounts.skip,
             )?;
             Ok(id)
         });

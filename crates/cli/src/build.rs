@@ -52,8 +52,38 @@ pub struct BuildArgs {
     /// Always remove intermediate containers
     #[arg(long = "force-rm")]
     pub force_rm: bool,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")
+    #[arg(long, value_name = "stringArray")]
+    pub secret: Vec<String>,
     /// PATH | -
     pub context: String,
+}
+
+/// `--secret id=ID,src=FILE` (`source=` too; `src` defaults to the id).
+fn secrets(list: &[String]) -> Result<BTreeMap<String, PathBuf>, Failure> {
+    let mut m = BTreeMap::new();
+    for s in list {
+        let mut id = None;
+        let mut src = None;
+        for f in s.split(',') {
+            match f.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                Some(("type", "file")) => {}
+                _ => {
+                    return Err(fail(format!(
+                        "invalid secret {s:?}: unexpected key in {f:?}"
+                    )))
+                }
+            }
+        }
+        let id = id.ok_or_else(|| fail(format!("invalid secret {s:?}: id is required")))?;
+        let src = src.unwrap_or_else(|| PathBuf::from(&id));
+        let src = std::fs::canonicalize(&src)
+            .map_err(|e| fail(format!("failed to stat {}: {e}", src.display())))?;
+        m.insert(id, src);
+    }
+    Ok(m)
 }
 
 fn kv(list: &[String], env_fallback: bool) -> BTreeMap<String, String> {
@@ -185,6 +215,7 @@ pub fn build(e: &Engine, cli: &crate::Cli, a: &BuildArgs) -> CmdResult {
         quiet: a.quiet,
         labels: kv(&a.label, false),
         network: a.network.clone(),
+        secrets: secrets(&a.secret)?,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .and_then(|v| v.parse().ok()),

@@ -152,7 +152,7 @@ impl Engine {
         if freeze {
             self.runtime.freeze(&c.id, true)?;
         }
-        let res = self.commit_container(&c.id, config, entry, None, target.as_ref());
+        let res = self.commit_container(&c.id, config, entry, None, target.as_ref(), &[]);
         if freeze {
             if let Err(e) = self.runtime.freeze(&c.id, false) {
                 tracing::warn!(id = %c.id, error = %e, "thawing after commit");
@@ -172,9 +172,10 @@ impl Engine {
         entry: Value,
         clamp: Option<i64>,
         tag: Option<&Reference>,
+        skip: &[String],
     ) -> Result<String> {
         let c = self.get(reference)?;
-        let (layers, new) = self.commit_layer(&c, &config, clamp)?;
+        let (layers, new) = self.commit_layer(&c, &config, clamp, skip)?;
         let obj = config
             .as_object_mut()
             .ok_or_else(|| Error::Invalid("image config is not an object".into()))?;
@@ -202,6 +203,7 @@ impl Engine {
         c: &Container,
         config: &Value,
         clamp: Option<i64>,
+        skip: &[String],
     ) -> Result<(Vec<LayerInfo>, LayerInfo)> {
         let _ = config;
         let mut layers = self.image_layer_infos(&c.image)?;
@@ -220,7 +222,12 @@ impl Engine {
                     ..Pack::default()
                 };
                 // The mount points of the files berth provides are not changes.
-                let skip = |rel: &[u8]| MOUNT_TARGETS.contains(&rel);
+                let skip = |rel: &[u8]| {
+                    MOUNT_TARGETS.contains(&rel)
+                        || skip.iter().any(|s| {
+                            s.trim_start_matches('/').trim_end_matches('/').as_bytes() == rel
+                        })
+                };
                 tree::pack_with(&mut b, parent.as_fd(), b"upper", b"", &opts, &skip)?;
                 b.into_inner()
                     .map(drop)
