@@ -249,3 +249,55 @@ fn run_mounts_cache_bind_tmpfs_secret() {
     )]);
     b.fails(&["build", bad.path().to_str().unwrap()], 1);
 }
+
+/// Serves `body` over HTTP on a loopback port for `n` requests.
+fn serve(body: &'static [u8], n: usize) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(n) {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    port
+}
+
+#[test]
+fn add_from_a_url() {
+    let b = Berth::new();
+    let port = serve(b"remote content\n", 4);
+    let df = format!(
+        "FROM busybox\nADD http://127.0.0.1:{port}/files/remote.txt /dl/\nADD --chmod=644 http://127.0.0.1:{port}/other /named\n"
+    );
+    let ctx = context(&[("Dockerfile", Box::leak(df.into_boxed_str()))]);
+    let tag = unique("url");
+    build(&b, ctx.path(), &["-t", &tag]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        &tag,
+        "sh",
+        "-c",
+        "cat /dl/remote.txt /named; stat -c '%a %Y' /dl/remote.txt /named",
+    ]);
+    assert_eq!(
+        out,
+        "remote content\nremote content\n600 1700000000\n644 1700000000\n"
+    );
+    let df = format!(
+        "FROM busybox\nADD --checksum=sha256:{} http://127.0.0.1:{port}/x /x\n",
+        "0".repeat(64)
+    );
+    let bad = context(&[("Dockerfile", Box::leak(df.into_boxed_str()))]);
+    let err = b.fails(&["build", bad.path().to_str().unwrap()], 1);
+    assert!(err.contains("digest mismatch"), "{err}");
+}

@@ -282,6 +282,28 @@ pub struct Builder<'a> {
     plan_stage_names: Vec<Option<String>>,
     /// Roots of the `from=` sources mounted for the current RUN.
     from_roots: BTreeMap<String, PathBuf>,
+    /// `ADD <url>` downloads of this build, by URL.
+    downloads: BTreeMap<String, Download>,
+}
+
+/// A file `ADD` fetched.
+#[derive(Debug)]
+struct Download {
+    file: TempPath,
+    sha: String,
+    mtime: Option<i64>,
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The file name a URL's content gets in a destination directory.
+fn url_file_name(url: &str) -> Option<String> {
+    let path = url.split(['?', '#']).next()?;
+    let after_host = path.splitn(4, '/').nth(3)?;
+    let name = after_host.rsplit('/').next()?;
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// What a RUN's `--mount` flags become.
@@ -334,6 +356,7 @@ impl<'a> Builder<'a> {
             created,
             plan_stage_names: Vec::new(),
             from_roots: BTreeMap::new(),
+            downloads: BTreeMap::new(),
         })
     }
 
@@ -574,6 +597,21 @@ impl<'a> Builder<'a> {
             .collect();
         let text = format!("{:?}", inst.command);
         let source = ps.sources.get(&ps_index(ps, inst));
+        if let Command::Add(a) = &inst.command {
+            for src in a.files.sources.iter().filter(|s| is_url(s)) {
+                self.download(src, a.checksum.as_deref())?;
+            }
+            if let Some(g) = a
+                .files
+                .sources
+                .iter()
+                .find(|s| s.starts_with("git@") || s.ends_with(".git"))
+            {
+                return Err(other(format!(
+                    "ADD of a git repository is not supported: {g}"
+                )));
+            }
+        }
         let content = match &inst.command {
             Command::Copy(c) => Some(self.content_key(&c.files, source, done)?),
             Command::Add(a) => Some(self.content_key(&a.files, None, done)?),
@@ -602,14 +640,6 @@ impl<'a> Builder<'a> {
                 self.history(st, step, content.as_deref(), false);
             }
             Command::Add(a) => {
-                for s in &a.files.sources {
-                    if s.starts_with("http://")
-                        || s.starts_with("https://")
-                        || s.starts_with("git@")
-                    {
-                        return Err(other(format!("ADD of a URL is not supported yet: {s}")));
-                    }
-                }
                 let chmod = parse_chmod(a.chmod.as_deref())?;
                 self.copy(
                     st,
@@ -632,6 +662,49 @@ impl<'a> Builder<'a> {
         self.cache_put(st);
         self.say(format!(" ---> {}", short(&id)));
         let _ = plan;
+        Ok(())
+    }
+
+    /// Fetches `url` once per build (`ADD <url>`), checking `--checksum`.
+    fn download(&mut self, url: &str, checksum: Option<&str>) -> Result<()> {
+        if !self.downloads.contains_key(url) {
+            let resp = ureq::get(url)
+                .timeout(std::time::Duration::from_secs(600))
+                .call()
+                .map_err(|e| other(format!("failed to fetch {url}: {e}")))?;
+            let mtime = resp
+                .header("Last-Modified")
+                .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+                .map(|t| t.timestamp());
+            let file = tempfile_in(&self.cache_dir)?;
+            let mut out = std::fs::File::create(&file.0)
+                .map_err(|e| other(format!("creating {}: {e}", file.0.display())))?;
+            let mut h = Sha256::new();
+            let mut r = resp.into_reader();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = r
+                    .read(&mut buf)
+                    .map_err(|e| other(format!("failed to fetch {url}: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                out.write_all(&buf[..n])
+                    .map_err(|e| other(format!("writing {}: {e}", file.0.display())))?;
+            }
+            let sha = format!("sha256:{}", hex::encode(h.finalize()));
+            self.downloads
+                .insert(url.to_string(), Download { file, sha, mtime });
+        }
+        if let Some(want) = checksum {
+            let got = &self.downloads[url].sha;
+            if want != got {
+                return Err(other(format!(
+                    "digest mismatch for {url}: expected {want}, got {got}"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -916,6 +989,15 @@ impl<'a> Builder<'a> {
             }
             None => {
                 for s in &files.sources {
+                    if is_url(s) {
+                        let d = self
+                            .downloads
+                            .get(s)
+                            .ok_or_else(|| other(format!("{s} was not fetched")))?;
+                        h.update(s.as_bytes());
+                        h.update(d.sha.as_bytes());
+                        continue;
+                    }
                     for rel in self.expand_source(s)? {
                         hash_tree(&mut h, &self.req.context, &rel, &self.matcher)?;
                     }
@@ -994,7 +1076,29 @@ impl<'a> Builder<'a> {
         let epoch = self.req.source_date_epoch;
         let context = self.req.context.clone();
         let matcher = &self.matcher;
-        let sources: Vec<String> = files.sources.clone();
+        let sources: Vec<String> = files
+            .sources
+            .iter()
+            .filter(|s| !is_url(s))
+            .cloned()
+            .collect();
+        let mut remote: Vec<(String, PathBuf, u64)> = Vec::new();
+        for url in files.sources.iter().filter(|s| is_url(s)) {
+            let d = self
+                .downloads
+                .get(url)
+                .ok_or_else(|| other(format!("{url} was not fetched")))?;
+            let mtime = d.mtime.unwrap_or(0);
+            let mtime = epoch.map_or(mtime, |e| mtime.min(e)).max(0) as u64;
+            let name = if dest_is_dir {
+                let base = url_file_name(url)
+                    .ok_or_else(|| other(format!("cannot determine filename from url: {url}")))?;
+                join_rel(&dest_rel, &base)
+            } else {
+                dest_rel.clone()
+            };
+            remote.push((name, d.file.0.clone(), mtime));
+        }
         let expanded: Vec<Vec<String>> = match source {
             None => sources
                 .iter()
@@ -1002,7 +1106,8 @@ impl<'a> Builder<'a> {
                 .collect::<Result<_>>()?,
             Some(_) => sources.iter().map(|s| vec![s.clone()]).collect(),
         };
-        let many = expanded.iter().map(Vec::len).sum::<usize>() + files.inline.len() > 1;
+        let many =
+            expanded.iter().map(Vec::len).sum::<usize>() + files.inline.len() + remote.len() > 1;
         let dest_is_dir = dest_is_dir || many;
         // Build the layer into a temp file, then store it.
         let tmp = tempfile_in(&self.cache_dir)?;
@@ -1025,6 +1130,7 @@ impl<'a> Builder<'a> {
                     epoch,
                     matcher,
                     unpack_archives,
+                    &remote,
                     &mut w,
                 )?;
                 w.flush().map_err(|e| other(e.to_string()))
@@ -1099,6 +1205,7 @@ fn to_engine(e: BuildError) -> berth_engine::Error {
 }
 
 /// A temp file removed on drop.
+#[derive(Debug)]
 struct TempPath(PathBuf);
 impl Drop for TempPath {
     fn drop(&mut self) {
@@ -1297,6 +1404,7 @@ fn copy_layer(
     epoch: Option<i64>,
     matcher: &Matcher,
     unpack_archives: bool,
+    remote: &[(String, PathBuf, u64)],
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut b = tar::Builder::new(out);
@@ -1338,6 +1446,19 @@ fn copy_layer(
         };
         b.append_data(&mut h, name, inline.data.as_bytes())
             .map_err(werr)?;
+    }
+    for (name, path, mtime) in remote {
+        let f = std::fs::File::open(path).map_err(|e| other(format!("{}: {e}", path.display())))?;
+        let len = f.metadata().map_err(|e| other(e.to_string()))?.len();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        // docker: a downloaded file is 0600 unless --chmod
+        h.set_mode(chmod.unwrap_or(0o600));
+        h.set_uid(owner.0.into());
+        h.set_gid(owner.1.into());
+        h.set_mtime(*mtime);
+        h.set_size(len);
+        b.append_data(&mut h, name, f).map_err(werr)?;
     }
     for (src, list) in sources.iter().zip(expanded) {
         for rel in list {
