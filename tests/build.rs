@@ -301,3 +301,25 @@ fn add_from_a_url() {
     let err = b.fails(&["build", bad.path().to_str().unwrap()], 1);
     assert!(err.contains("digest mismatch"), "{err}");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let b = Berth::new();
+    let parent = unique("parent");
+    let p = context(&[(
+        "Dockerfile",
+        "FROM busybox\nONBUILD COPY app.txt /app/\nONBUILD RUN cat /app/app.txt > /app/seen\n",
+    )]);
+    build(&b, p.path(), &["-t", &parent]);
+    let df = format!("FROM {parent}\nCMD [\"cat\", \"/app/seen\"]\n");
+    let c = context(&[
+        ("Dockerfile", Box::leak(df.into_boxed_str())),
+        ("app.txt", "from child\n"),
+    ]);
+    let child = unique("child");
+    let out = build(&b, c.path(), &["-t", &child]);
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    assert_eq!(b.ok(&["run", "--rm", &child]), "from child\n");
+    let ob = b.ok(&["image", "inspect", "-f", "{{json .Config.OnBuild}}", &child]);
+    assert_eq!(ob.trim(), "null");
+}

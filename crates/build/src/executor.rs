@@ -495,19 +495,84 @@ impl<'a> Builder<'a> {
             let id = st.id();
             self.say(format!(" ---> {}", short(&id)));
         }
-        // A new stage's image gets a new creation time and no old ONBUILD.
+        // A new stage's image gets a new creation time.
         st.config["created"] = json!(self.created);
+        self.onbuild(plan, &mut st, done)?;
         let base_env = Env::from_pairs(st.env());
         let steps = plan.steps(s, &base_env)?;
-        for step in &steps.steps {
+        for (i, step) in steps.steps.iter().enumerate() {
             self.step_no += 1;
             self.say(format!(
                 "Step {}/{} : {}",
                 self.step_no, self.steps_total, step.instruction.original
             ));
-            self.step(plan, ps, step, &mut st, done)?;
+            self.step(plan, ps.sources.get(&i), step, &mut st, done)?;
         }
         Ok(st)
+    }
+
+    /// Runs the base image's `ONBUILD` triggers, then drops them from the
+    /// config, as docker does.
+    fn onbuild(
+        &mut self,
+        plan: &Plan,
+        st: &mut State,
+        done: &BTreeMap<usize, State>,
+    ) -> Result<()> {
+        let triggers: Vec<String> = st
+            .get("OnBuild")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        self.say(format!(
+            "# Executing {} build trigger{}",
+            triggers.len(),
+            if triggers.len() == 1 { "" } else { "s" }
+        ));
+        st.inner().insert("OnBuild".into(), Value::Null);
+        let lex = crate::Lex::new(plan.escape);
+        for t in &triggers {
+            let df = parse_dockerfile(&format!("FROM scratch\n{t}\n"))?;
+            let inst = df
+                .stages
+                .first()
+                .and_then(|s| s.instructions.first())
+                .ok_or_else(|| other(format!("invalid ONBUILD trigger: {t}")))?;
+            if matches!(inst.command, Command::From(_) | Command::Onbuild(_)) {
+                return Err(other(format!(
+                    "{} isn't allowed as an ONBUILD trigger",
+                    inst.command.name()
+                )));
+            }
+            let env = Env::from_pairs(st.env());
+            let step = Step {
+                instruction: inst.expand(&lex, &env)?,
+                env,
+                build_args: Vec::new(),
+                proxy_env: Vec::new(),
+            };
+            self.say(format!(" ---> Running trigger: {t}"));
+            let source = match &step.instruction.command {
+                Command::Copy(c) => {
+                    c.from
+                        .as_ref()
+                        .map(|f| match resolve_stage(&self.plan_stage_names, f) {
+                            Some(i) => Source::Stage(i),
+                            None => Source::Image(f.clone()),
+                        })
+                }
+                _ => None,
+            };
+            self.step(plan, source.as_ref(), &step, st, done)?;
+        }
+        Ok(())
     }
 
     fn cache_get(&self, key: &str) -> Option<State> {
@@ -583,7 +648,7 @@ impl<'a> Builder<'a> {
     fn step(
         &mut self,
         plan: &Plan,
-        ps: &crate::plan::PlanStage,
+        source: Option<&Source>,
         step: &Step,
         st: &mut State,
         done: &BTreeMap<usize, State>,
@@ -596,7 +661,6 @@ impl<'a> Builder<'a> {
             .flat_map(|(k, v)| format!("{k}={v}\n").into_bytes())
             .collect();
         let text = format!("{:?}", inst.command);
-        let source = ps.sources.get(&ps_index(ps, inst));
         if let Command::Add(a) = &inst.command {
             for src in a.files.sources.iter().filter(|s| is_url(s)) {
                 self.download(src, a.checksum.as_deref())?;
@@ -1248,14 +1312,6 @@ impl Drop for Quiet {
         let _ = rustix::stdio::dup2_stdout(&self.out);
         let _ = rustix::stdio::dup2_stderr(&self.err);
     }
-}
-
-fn ps_index(ps: &crate::plan::PlanStage, inst: &crate::Instruction) -> usize {
-    ps.stage
-        .instructions
-        .iter()
-        .position(|i| i.start_line == inst.start_line)
-        .unwrap_or(usize::MAX)
 }
 
 fn parse_chmod(s: Option<&str>) -> Result<Option<u32>> {
