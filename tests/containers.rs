@@ -679,3 +679,46 @@ fn version_and_info() {
     assert!(!b.run(&["nosuchcommand"]).status.success());
     b.fails(&["ps", "--nosuchflag"], 125);
 }
+
+#[test]
+fn changes_made_while_running_survive_the_exit_and_starts_do_not_race() {
+    let b = std::sync::Arc::new(Berth::new());
+    let name = support::unique("racy");
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; sleep 1",
+    ]);
+    let id = id.trim().to_string();
+    let renamed = support::unique("renamed");
+    b.ok(&["rename", &name, &renamed]);
+    b.ok(&["update", "--pids-limit", "33", &renamed]);
+    assert_eq!(b.ok(&["wait", &id]).trim(), "0");
+    let v = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.Name}} {{.HostConfig.PidsLimit}} {{.State.Status}}",
+        &id,
+    ]);
+    assert_eq!(v.trim(), format!("/{renamed} 33 exited"));
+    // Five starts at once: the container runs once.
+    let handles: Vec<_> = (0..5)
+        .map(|_| {
+            let b = b.clone();
+            let id = id.clone();
+            std::thread::spawn(move || b.run(&["start", &id]))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(b.ok(&["wait", &id]).trim(), "0");
+    assert_eq!(b.ok(&["logs", &id]), "run\nrun\n");
+    b.ok(&["rm", &id]);
+    b.assert_no_leaks(&[id]);
+}

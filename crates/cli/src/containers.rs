@@ -527,6 +527,11 @@ fn start_detached(e: &Engine, cli: &Cli, c: &Container) -> Result<(), Failure> {
         .try_clone()
         .map_err(|err| Failure::new(125, err.to_string()))?;
     cmd.stdout(f).stderr(f2);
+    let before = (
+        c.state.started_at.clone(),
+        c.state.finished_at.clone(),
+        c.state.error.clone(),
+    );
     let mut child = cmd
         .spawn()
         .map_err(|err| Failure::new(125, format!("starting the monitor: {err}")))?;
@@ -536,7 +541,12 @@ fn start_detached(e: &Engine, cli: &Cli, c: &Container) -> Result<(), Failure> {
             // Removed already (a failed --rm start, or a quick --rm exit).
             Err(_) => return Ok(()),
         };
-        if cur.state.running || cur.state.status == Status::Exited || !cur.state.error.is_empty() {
+        // This start's outcome, not the previous run's: running, or a
+        // state that changed since (it ran and exited, or failed).
+        let changed = cur.state.started_at != before.0
+            || cur.state.finished_at != before.1
+            || cur.state.error != before.2;
+        if cur.state.running || changed {
             if !cur.state.error.is_empty()
                 && !cur.state.running
                 && cur.state.status != Status::Exited
@@ -571,6 +581,10 @@ pub fn monitor(e: &Engine, id: &str) -> CmdResult {
     loop {
         let started = std::time::Instant::now();
         let res = e.start(id, berth_engine::Attach::Detached);
+        if matches!(&res, Err(err) if err.kind() == berth_kind::ErrorKind::Conflict) {
+            // Another start won: it has a monitor of its own.
+            return Ok(0);
+        }
         let Ok(c) = e.get(id) else {
             // Removed (--rm, or rm -f while it ran).
             return Ok(0);

@@ -929,6 +929,12 @@ impl Engine {
     ///
     /// Clones processes: call only from a single-threaded process.
     pub fn start(&self, reference: &str, mode: Attach) -> Result<i32> {
+        // Held until the task runs and the record says so: a second start
+        // of the same container then finds it running.
+        let lock = {
+            let id = self.resolve(reference)?;
+            self.record_lock(&id)?
+        };
         let mut c = self.get(reference)?;
         if c.state.running {
             return Err(Error::BadState {
@@ -943,13 +949,19 @@ impl Engine {
         c.state.error.clear();
         c.state.manually_stopped = false;
         c.state.oom_killed = false;
-        let res = self.run_task(&mut c, mode);
+        let res = self.run_task(&mut c, mode, lock);
         let oom = self.oom_killed(&id);
         self.teardown(&id);
-        // `stop` may have written the record meanwhile: keep its flag.
-        let stopped =
-            Container::load(&self.record_path(&id)).is_ok_and(|r| r.state.manually_stopped);
-        c.state.manually_stopped = stopped;
+        // Other commands may have changed the record while it ran (rename,
+        // update, stop's flag): start from what is on disk, keep their changes.
+        let _lock = self.record_lock(&id)?;
+        if let Ok(fresh) = Container::load(&self.record_path(&id)) {
+            let state = std::mem::take(&mut c.state);
+            c = fresh;
+            let stopped = c.state.manually_stopped;
+            c.state = state;
+            c.state.manually_stopped = stopped;
+        }
         c.state.oom_killed = oom;
         match &res {
             Ok(code) => {
@@ -982,7 +994,7 @@ impl Engine {
         res
     }
 
-    fn run_task(&self, c: &mut Container, mode: Attach) -> Result<i32> {
+    fn run_task(&self, c: &mut Container, mode: Attach, lock: std::fs::File) -> Result<i32> {
         let bundle = self.prepare(c)?;
         let interactive = matches!(mode, Attach::Terminal { interactive: true });
         let mut io = TaskIo::default();
@@ -1054,6 +1066,7 @@ impl Engine {
         c.state.status = Status::Running;
         c.state.restarting = false;
         c.save(&self.record_path(&c.id))?;
+        drop(lock);
         let streams = TaskStreams {
             master,
             interactive,
@@ -1364,7 +1377,34 @@ impl Engine {
     /// Locks the container's rootfs mount against a concurrent start,
     /// teardown or aside mount.
     fn rootfs_lock(&self, id: &str) -> Result<std::fs::File> {
-        let p = self.dir(id).join("rootfs.lock");
+        self.lock_file(id, "rootfs.lock")
+    }
+
+    /// Locks the container's record for a read-modify-write: every change
+    /// of a record by a command other than its creation holds it, so two
+    /// commands never lose each other's changes.
+    fn record_lock(&self, id: &str) -> Result<std::fs::File> {
+        self.lock_file(id, "record.lock")
+    }
+
+    /// Loads the record under its lock, lets `f` change it, and saves it.
+    fn modify<T>(
+        &self,
+        reference: &str,
+        f: impl FnOnce(&mut Container) -> Result<T>,
+    ) -> Result<(Container, T)> {
+        let id = self.resolve(reference)?;
+        let _lock = self.record_lock(&id)?;
+        let mut c = self.load(&id)?;
+        let t = f(&mut c)?;
+        if self.record_path(&id).exists() {
+            c.save(&self.record_path(&id))?;
+        }
+        Ok((c, t))
+    }
+
+    fn lock_file(&self, id: &str, name: &str) -> Result<std::fs::File> {
+        let p = self.dir(id).join(name);
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -1372,7 +1412,7 @@ impl Engine {
             .open(&p)
             .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("locking the rootfs", e.into()))?;
+            .map_err(|e| Error::io(format!("locking {}", p.display()), e.into()))?;
         Ok(f)
     }
 
@@ -1406,7 +1446,9 @@ impl Engine {
     /// `docker update`: new limits in the record and, when it runs, in
     /// its cgroup. Returns the container.
     pub fn update(&self, reference: &str, u: &ResourceUpdate) -> Result<Container> {
-        let mut c = self.get(reference)?;
+        let id = self.resolve(reference)?;
+        let _lock = self.record_lock(&id)?;
+        let mut c = self.load(&id)?;
         let old = c.host_config.resources.clone();
         let r = &mut c.host_config.resources;
         if let Some(m) = u.memory {
@@ -1457,7 +1499,9 @@ impl Engine {
 
     /// `docker pause` / `docker unpause`.
     pub fn set_paused(&self, reference: &str, paused: bool) -> Result<Container> {
-        let mut c = self.get(reference)?;
+        let id = self.resolve(reference)?;
+        let _lock = self.record_lock(&id)?;
+        let mut c = self.load(&id)?;
         if !c.state.running {
             return Err(Error::BadState {
                 id: c.id.clone(),
@@ -1489,7 +1533,9 @@ impl Engine {
 
     /// `docker rename`.
     pub fn rename(&self, reference: &str, new_name: &str) -> Result<()> {
-        let mut c = self.get(reference)?;
+        let id = self.resolve(reference)?;
+        let _lock = self.record_lock(&id)?;
+        let mut c = self.load(&id)?;
         let new_name = new_name.trim_start_matches('/');
         if !names::is_valid(new_name) {
             return Err(Error::InvalidName(new_name.to_string()));
@@ -1590,8 +1636,18 @@ impl Engine {
     /// Marks the container as stopped by the user (so restart policies
     /// leave it alone) and writes the record.
     fn mark_stopped(&self, c: &mut Container) {
-        c.state.manually_stopped = true;
-        let _ = c.save(&self.record_path(&c.id));
+        let restarting = c.state.restarting;
+        let res = self.modify(&c.id, |fresh| {
+            fresh.state.manually_stopped = true;
+            if restarting && !fresh.state.running {
+                fresh.state.restarting = false;
+                fresh.state.status = Status::Exited;
+            }
+            Ok(())
+        });
+        if let Ok((fresh, ())) = res {
+            *c = fresh;
+        }
     }
 
     /// Waits until the container's process is gone, up to `timeout`.
@@ -1621,8 +1677,6 @@ impl Engine {
         if !c.state.running {
             if c.state.restarting {
                 // Cancel the pending restart.
-                c.state.restarting = false;
-                c.state.status = Status::Exited;
                 self.mark_stopped(&mut c);
             }
             return Ok(());
@@ -1672,21 +1726,26 @@ impl Engine {
     /// The monitor waits to restart the container: `Restarting` until it
     /// starts again, unless the user stopped it meanwhile.
     pub fn set_restarting(&self, id: &str) -> Result<()> {
-        let mut c = self.load(id)?;
-        if c.state.manually_stopped || c.state.running {
-            return Ok(());
-        }
-        c.state.restarting = true;
-        c.state.status = Status::Restarting;
-        let me = std::process::id() as i32;
-        c.state.monitor = pid_start_time(me).map(|s| (me, s));
-        c.save(&self.record_path(id))
+        self.modify(id, |c| {
+            if c.state.manually_stopped || c.state.running {
+                return Ok(());
+            }
+            c.state.restarting = true;
+            c.state.status = Status::Restarting;
+            let me = std::process::id() as i32;
+            c.state.monitor = pid_start_time(me).map(|s| (me, s));
+            Ok(())
+        })
+        .map(drop)
     }
 
+    /// Counts one more restart (restart policies).
     pub fn count_restart(&self, id: &str) -> Result<()> {
-        let mut c = self.load(id)?;
-        c.restart_count += 1;
-        c.save(&self.record_path(id))
+        self.modify(id, |c| {
+            c.restart_count += 1;
+            Ok(())
+        })
+        .map(drop)
     }
 
     /// Removes everything of a container: task, mounts, dirs, name, and its
