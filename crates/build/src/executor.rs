@@ -110,6 +110,19 @@ pub fn intermediate_ids(root: &Path) -> std::collections::HashSet<String> {
         .unwrap_or_default()
 }
 
+fn du(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => du(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// The images a build reads (stage bases, `COPY --from` images), for the
 /// caller to pull first.
 pub fn images_needed(req: &BuildRequest) -> Result<Vec<String>> {
@@ -145,6 +158,23 @@ pub fn prune(engine: &Engine) -> u64 {
             let _ = std::fs::remove_file(e.path());
         }
     }
+    // RUN --mount=type=cache directories
+    let mounts = root.join("builder/mounts");
+    if mounts.exists() {
+        freed += du(&mounts);
+        let _ = std::fs::remove_dir_all(&mounts);
+    }
+    let layers = |e: &Engine| -> std::collections::HashSet<String> {
+        e.images()
+            .list()
+            .map(|l| l.into_iter().flat_map(|i| i.layers).collect())
+            .unwrap_or_default()
+    };
+    let before = layers(engine);
+    let sizes: BTreeMap<String, u64> = before
+        .iter()
+        .map(|l| (l.clone(), engine.images().layer_size(l)))
+        .collect();
     for id in intermediate_ids(root) {
         let untagged = engine
             .images()
@@ -152,9 +182,6 @@ pub fn prune(engine: &Engine) -> u64 {
             .map(|i| i.repo_tags.is_empty())
             .unwrap_or(false);
         if untagged && engine.image_users(&id).is_empty() {
-            if let Ok(img) = engine.images().get(&id) {
-                freed += img.size;
-            }
             let _ = engine.images().remove(&id, false, &|_| Vec::new());
         }
         let _ = std::fs::remove_file(
@@ -162,6 +189,11 @@ pub fn prune(engine: &Engine) -> u64 {
                 .join(id.trim_start_matches("sha256:")),
         );
     }
+    let after = layers(engine);
+    freed += before
+        .difference(&after)
+        .map(|l| sizes.get(l).copied().unwrap_or(0))
+        .sum::<u64>();
     freed
 }
 

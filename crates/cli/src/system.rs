@@ -53,11 +53,31 @@ struct Usage {
     images: (usize, usize, u64, u64),
     containers: (usize, usize, u64, u64),
     volumes: (usize, usize, u64, u64),
+    build_cache: (usize, usize, u64, u64),
+}
+
+/// Bytes of the regular files below `p`.
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn usage(e: &Engine) -> Result<Usage, crate::Failure> {
     let containers = e.list()?;
-    let images = e.images().list()?;
+    let all_images = e.images().list()?;
+    // Intermediate build images count as build cache, as in docker.
+    let intermediate = berth_build::executor::intermediate_ids(e.root());
+    let (cache_images, images): (Vec<_>, Vec<_>) = all_images
+        .into_iter()
+        .partition(|i| i.repo_tags.is_empty() && intermediate.contains(&i.id));
     let used: HashSet<&str> = containers.iter().map(|c| c.image.as_str()).collect();
     // Layers are shared: count each once.
     let mut layer_users: HashMap<&str, bool> = HashMap::new();
@@ -99,7 +119,34 @@ fn usage(e: &Engine) -> Result<Usage, crate::Failure> {
             vactive += 1;
         }
     }
+    // Build cache: the layers only intermediate images have, and RUN
+    // --mount=type=cache directories.
+    let mut cache_layers: HashSet<&str> = HashSet::new();
+    for i in &cache_images {
+        for l in &i.layers {
+            if !layer_users.contains_key(l.as_str()) {
+                cache_layers.insert(l.as_str());
+            }
+        }
+    }
+    let mut bsize: u64 = cache_layers.iter().map(|l| e.images().layer_size(l)).sum();
+    let mounts = e.root().join("builder/mounts");
+    let mut mount_count = 0;
+    if let Ok(rd) = std::fs::read_dir(&mounts) {
+        for d in rd.flatten() {
+            mount_count += 1;
+            bsize += dir_size(&d.path());
+        }
+    }
+    let entries = std::fs::read_dir(e.root().join("builder/cache"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|f| f.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0);
     Ok(Usage {
+        build_cache: (entries + mount_count, 0, bsize, bsize),
         images: (images.len(), active_images, isize, ireclaim),
         containers: (containers.len(), running, csize, creclaim),
         volumes: (vols.len(), vactive, vsize, vreclaim),
@@ -121,6 +168,7 @@ pub fn run(e: &Engine, cli: &crate::Cli, cmd: &SystemCmd) -> CmdResult {
                 ("Images", u.images),
                 ("Containers", u.containers),
                 ("Local Volumes", u.volumes),
+                ("Build Cache", u.build_cache),
             ] {
                 let _ = writeln!(
                     tw,
@@ -130,7 +178,6 @@ pub fn run(e: &Engine, cli: &crate::Cli, cmd: &SystemCmd) -> CmdResult {
                     pct(reclaim, size)
                 );
             }
-            let _ = writeln!(tw, "Build Cache\t0\t0\t0B\t0B");
             let _ = tw.flush();
             if a.verbose {
                 println!("\nImages space usage:\n");
@@ -217,6 +264,7 @@ pub fn run(e: &Engine, cli: &crate::Cli, cmd: &SystemCmd) -> CmdResult {
                 println!();
             }
             reclaimed += bytes;
+            reclaimed += berth_build::executor::prune(e);
             println!("Total reclaimed space: {}", units::human_size(reclaimed));
             Ok(0)
         }
