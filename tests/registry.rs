@@ -690,3 +690,75 @@ impl<W: Write> TarW<W> {
         self.0.write_all(&[0; 1024]).unwrap();
     }
 }
+
+#[test]
+fn credential_helpers_store_and_supply_logins() {
+    let reg = Registry::start(Some(("bob", "pa55")));
+    let b = Berth::new();
+    // A docker-credential helper that keeps its secrets in a directory.
+    let bin = b.dir.path().join("bin");
+    let store = b.dir.path().join("helper-store");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    let script = format!(
+        "#!/bin/sh\nset -e\nd={}\ncase \"$1\" in\n  store) cat > \"$d/last\"; sed -n 's/.*\"ServerURL\":\"\\([^\"]*\\)\".*/\\1/p' \"$d/last\" > \"$d/url\"; cp \"$d/last\" \"$d/$(cat $d/url | tr / _)\" ;;\n  get) key=$(cat); f=\"$d/$(echo $key | tr / _)\"; if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n  erase) key=$(cat); rm -f \"$d/$(echo $key | tr / _)\" ;;\nesac\n",
+        store.display()
+    );
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let docker = b.dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), r#"{"credsStore": "berthtest"}"#).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = b.command();
+        c.env("DOCKER_CONFIG", &docker)
+            .env("PATH", &path)
+            .args(args);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut i = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).unwrap();
+        }
+        drop(i);
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &["login", "-u", "bob", "--password-stdin", &reg.host()],
+        Some("pa55\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The secret went to the helper, not into config.json.
+    let cfg = std::fs::read_to_string(docker.join("config.json")).unwrap();
+    assert!(!cfg.contains("pa55") && !cfg.contains("cGE1NQ"), "{cfg}");
+    let stored = std::fs::read_to_string(store.join("last")).unwrap();
+    assert!(stored.contains("\"Secret\":\"pa55\""), "{stored}");
+    let name = format!("{}/helped:1", reg.host());
+    b.ok(&["tag", "busybox", &name]);
+    let out = run(&["push", &name], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["logout", &reg.host()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["push", &name], None);
+    assert!(!out.status.success());
+}
