@@ -105,91 +105,38 @@ enum BuilderCmd {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Create and run a new container from an image
+    Run(containers::RunArgs),
+    /// Execute a command in a running container
+    Exec(containers::ExecArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Show the berth version information
     Version,
     /// Display system-wide information
     Info(FormatOnly),
-    /// Create a new container and run a command in it
-    Run(containers::RunArgs),
-    /// Create a new container
-    Create(containers::RunArgs),
-    /// Start one or more stopped containers
-    Start(containers::StartArgs),
-    /// List containers
-    #[command(visible_alias = "list")]
-    Ps(containers::PsArgs),
-    /// Execute a command in a running container
-    Exec(containers::ExecArgs),
-    /// Pause all processes within one or more containers
-    Pause(containers::ContainersArgs),
-    /// Unpause all processes within one or more containers
-    Unpause(containers::ContainersArgs),
-    /// Rename a container
-    Rename(containers::RenameArgs),
-    /// Display the running processes of a container
-    Top(containers::TopArgs),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(containers::DiffArgs),
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(containers::StatsArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(containers::ExportArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(containers::CpArgs),
-    /// Attach local standard input, output, and error streams to a running container
-    Attach(containers::AttachArgs),
-    /// Create a new image from a container's changes
-    Commit(containers::CommitArgs),
-    /// Update configuration of one or more containers
-    Update(containers::UpdateArgs),
-    /// Fetch the logs of a container
-    Logs(containers::LogsArgs),
-    /// Stop one or more running containers
-    Stop(containers::StopArgs),
-    /// Restart one or more containers
-    Restart(containers::StopArgs),
-    /// Kill one or more running containers
-    Kill(containers::KillArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(containers::WaitArgs),
-    /// Remove one or more containers
-    Rm(containers::RmArgs),
-    /// Return low-level information on containers or images
-    Inspect(InspectArgs),
-    /// Manage containers
-    Container {
-        #[command(subcommand)]
-        cmd: ContainerCmd,
-    },
-    /// Import the contents from a tarball to create a filesystem image
-    Import(images::ImportArgs),
-    /// List images
-    Images(images::ImagesArgs),
-    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(images::TagArgs),
-    /// Remove one or more images
-    Rmi(images::RmiArgs),
-    /// Show the history of an image
-    History(images::HistoryArgs),
-    /// Download an image from a registry
-    /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
     /// Manage builds
     Builder {
         #[command(subcommand)]
         cmd: BuilderCmd,
     },
-    Pull(registry::PullArgs),
-    /// Upload an image to a registry
-    Push(registry::PushArgs),
-    /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(saveload::SaveArgs),
-    /// Load an image from a tar archive or STDIN
-    Load(saveload::LoadArgs),
-    /// Log in to a registry
-    Login(registry::LoginArgs),
-    /// Log out from a registry
-    Logout(registry::LogoutArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -205,64 +152,94 @@ enum Cmd {
         #[command(subcommand)]
         cmd: system::SystemCmd,
     },
+    /// Return low-level information on containers or images
+    Inspect(InspectArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    #[command(flatten)]
+    ContainerCommon(ContainerCommon),
+    #[command(flatten)]
+    ImageCommon(ImageCommon),
     /// Internal: the container monitor.
     #[command(name = "__monitor", hide = true)]
-    Monitor {
-        id: String,
-    },
+    Monitor { id: String },
+}
+
+/// Container commands that exist both at the top (`berth stop`) and under
+/// `berth container` (`berth container stop`).
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+enum ContainerCommon {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(containers::AttachArgs),
+    /// Create a new image from a container's changes
+    Commit(containers::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(containers::CpArgs),
+    /// Create a new container
+    Create(containers::RunArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(containers::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(containers::ExportArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Pause all processes within one or more containers
+    Pause(containers::ContainersArgs),
+    /// Rename a container
+    Rename(containers::RenameArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// Start one or more stopped containers
+    Start(containers::StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(containers::StatsArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Display the running processes of a container
+    Top(containers::TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(containers::ContainersArgs),
+    /// Update configuration of one or more containers
+    Update(containers::UpdateArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitArgs),
+}
+
+/// Image commands both at the top (`berth tag`) and under `berth image`.
+#[derive(Subcommand, Debug)]
+enum ImageCommon {
+    /// Show the history of an image
+    History(images::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(images::ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(saveload::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(saveload::SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(images::TagArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum ContainerCmd {
     /// List containers
-    #[command(visible_alias = "list")]
+    #[command(visible_alias = "list", visible_alias = "ps")]
     Ls(containers::PsArgs),
-    /// Create a new container and run a command in it
+    /// Create and run a new container from an image
     Run(containers::RunArgs),
-    /// Create a new container
-    Create(containers::RunArgs),
-    /// Start one or more stopped containers
-    Start(containers::StartArgs),
-    /// Remove one or more containers
-    Rm(containers::RmArgs),
+    /// Execute a command in a running container
+    Exec(containers::ExecArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
-    /// Execute a command in a running container
-    Exec(containers::ExecArgs),
-    /// Pause all processes within one or more containers
-    Pause(containers::ContainersArgs),
-    /// Unpause all processes within one or more containers
-    Unpause(containers::ContainersArgs),
-    /// Rename a container
-    Rename(containers::RenameArgs),
-    /// Display the running processes of a container
-    Top(containers::TopArgs),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(containers::DiffArgs),
-    /// Display a live stream of container(s) resource usage statistics
-    Stats(containers::StatsArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(containers::ExportArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(containers::CpArgs),
-    /// Attach local standard input, output, and error streams to a running container
-    Attach(containers::AttachArgs),
-    /// Create a new image from a container's changes
-    Commit(containers::CommitArgs),
-    /// Update configuration of one or more containers
-    Update(containers::UpdateArgs),
-    /// Fetch the logs of a container
-    Logs(containers::LogsArgs),
-    /// Stop one or more running containers
-    Stop(containers::StopArgs),
-    /// Restart one or more containers
-    Restart(containers::StopArgs),
-    /// Kill one or more running containers
-    Kill(containers::KillArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(containers::WaitArgs),
+    #[command(flatten)]
+    Common(ContainerCommon),
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,26 +247,20 @@ enum ImageCmd {
     /// List images
     #[command(visible_alias = "list")]
     Ls(images::ImagesArgs),
-    /// Import the contents from a tarball to create a filesystem image
-    Import(images::ImportArgs),
-    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(images::TagArgs),
     /// Remove one or more images
     Rm(images::RmiArgs),
-    /// Show the history of an image
-    History(images::HistoryArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
     /// Remove unused images
     Prune(images::ImagePruneArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Download an image from a registry
     Pull(registry::PullArgs),
     /// Upload an image to a registry
     Push(registry::PushArgs),
-    /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(saveload::SaveArgs),
-    /// Load an image from a tar archive or STDIN
-    Load(saveload::LoadArgs),
+    #[command(flatten)]
+    Common(ImageCommon),
 }
 
 /// Just `--format`.
@@ -407,22 +378,14 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Container {
             cmd: ContainerCmd::Run(a),
         } => c::run(&engine(cli)?, cli, a),
-        Cmd::Create(a)
+        Cmd::Exec(a)
         | Cmd::Container {
-            cmd: ContainerCmd::Create(a),
-        } => c::create(&engine(cli)?, cli, a),
-        Cmd::Start(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Start(a),
-        } => c::start(&engine(cli)?, cli, a),
+            cmd: ContainerCmd::Exec(a),
+        } => c::exec(&engine(cli)?, a),
         Cmd::Ps(a)
         | Cmd::Container {
             cmd: ContainerCmd::Ls(a),
         } => c::ps(&engine(cli)?, a),
-        Cmd::Rm(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Rm(a),
-        } => c::rm(&engine(cli)?, a),
         Cmd::Inspect(a) => inspect_any(&engine(cli)?, a),
         Cmd::Container {
             cmd: ContainerCmd::Inspect(a),
@@ -430,32 +393,35 @@ fn dispatch(cli: &Cli) -> CmdResult {
         Cmd::Container {
             cmd: ContainerCmd::Prune(a),
         } => c::prune(&engine(cli)?, a),
-        Cmd::Import(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Import(a),
-        } => i::import(&engine(cli)?, a),
+        Cmd::ContainerCommon(cmd)
+        | Cmd::Container {
+            cmd: ContainerCmd::Common(cmd),
+        } => container_common(cli, cmd),
         Cmd::Images(a)
         | Cmd::Image {
             cmd: ImageCmd::Ls(a),
         } => i::images(&engine(cli)?, a),
-        Cmd::Tag(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Tag(a),
-        } => i::tag(&engine(cli)?, a),
         Cmd::Rmi(a)
         | Cmd::Image {
             cmd: ImageCmd::Rm(a),
         } => i::rmi(&engine(cli)?, a),
-        Cmd::History(a)
-        | Cmd::Image {
-            cmd: ImageCmd::History(a),
-        } => i::history(&engine(cli)?, a),
         Cmd::Image {
             cmd: ImageCmd::Inspect(a),
         } => i::inspect(&engine(cli)?, a),
         Cmd::Image {
             cmd: ImageCmd::Prune(a),
         } => i::prune(&engine(cli)?, a),
+        Cmd::ImageCommon(cmd)
+        | Cmd::Image {
+            cmd: ImageCmd::Common(cmd),
+        } => image_common(cli, cmd),
+        Cmd::Build(a)
+        | Cmd::Image {
+            cmd: ImageCmd::Build(a),
+        } => build::build(&engine(cli)?, cli, a),
+        Cmd::Builder {
+            cmd: BuilderCmd::Prune(a),
+        } => build::builder_prune(&engine(cli)?, a),
         Cmd::Pull(a)
         | Cmd::Image {
             cmd: ImageCmd::Pull(a),
@@ -464,91 +430,50 @@ fn dispatch(cli: &Cli) -> CmdResult {
         | Cmd::Image {
             cmd: ImageCmd::Push(a),
         } => registry::push(&engine(cli)?, a),
-        Cmd::Save(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Save(a),
-        } => saveload::save(&engine(cli)?, a),
-        Cmd::Load(a)
-        | Cmd::Image {
-            cmd: ImageCmd::Load(a),
-        } => saveload::load(&engine(cli)?, a),
         Cmd::Login(a) => registry::login(a),
         Cmd::Logout(a) => registry::logout(a),
-        Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
-        Cmd::Exec(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Exec(a),
-        } => c::exec(&engine(cli)?, a),
-        Cmd::Diff(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Diff(a),
-        } => c::diff(&engine(cli)?, a),
-        Cmd::Export(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Export(a),
-        } => c::export(&engine(cli)?, a),
-        Cmd::Build(a) => build::build(&engine(cli)?, cli, a),
-        Cmd::Builder {
-            cmd: BuilderCmd::Prune(a),
-        } => build::builder_prune(&engine(cli)?, a),
-        Cmd::Cp(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Cp(a),
-        } => c::cp(&engine(cli)?, a),
-        Cmd::Attach(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Attach(a),
-        } => c::attach(&engine(cli)?, a),
-        Cmd::Commit(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Commit(a),
-        } => c::commit(&engine(cli)?, a),
-        Cmd::Update(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Update(a),
-        } => c::update(&engine(cli)?, a),
-        Cmd::Pause(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Pause(a),
-        } => c::pause(&engine(cli)?, a, true),
-        Cmd::Unpause(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Unpause(a),
-        } => c::pause(&engine(cli)?, a, false),
-        Cmd::Rename(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Rename(a),
-        } => c::rename(&engine(cli)?, a),
-        Cmd::Top(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Top(a),
-        } => c::top(&engine(cli)?, a),
         Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
         Cmd::System { cmd } => system::run(&engine(cli)?, cli, cmd),
-        Cmd::Stats(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Stats(a),
-        } => c::stats(&engine(cli)?, a),
-        Cmd::Logs(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Logs(a),
-        } => c::logs(&engine(cli)?, a),
-        Cmd::Stop(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Stop(a),
-        } => c::stop(&engine(cli)?, a),
-        Cmd::Restart(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Restart(a),
-        } => c::restart(&engine(cli)?, cli, a),
-        Cmd::Kill(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Kill(a),
-        } => c::kill(&engine(cli)?, a),
-        Cmd::Wait(a)
-        | Cmd::Container {
-            cmd: ContainerCmd::Wait(a),
-        } => c::wait(&engine(cli)?, a),
+        Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
+    }
+}
+
+fn container_common(cli: &Cli, cmd: &ContainerCommon) -> CmdResult {
+    use containers as c;
+    use ContainerCommon as C;
+    let e = engine(cli)?;
+    match cmd {
+        C::Attach(a) => c::attach(&e, a),
+        C::Commit(a) => c::commit(&e, a),
+        C::Cp(a) => c::cp(&e, a),
+        C::Create(a) => c::create(&e, cli, a),
+        C::Diff(a) => c::diff(&e, a),
+        C::Export(a) => c::export(&e, a),
+        C::Kill(a) => c::kill(&e, a),
+        C::Logs(a) => c::logs(&e, a),
+        C::Pause(a) => c::pause(&e, a, true),
+        C::Rename(a) => c::rename(&e, a),
+        C::Restart(a) => c::restart(&e, cli, a),
+        C::Rm(a) => c::rm(&e, a),
+        C::Start(a) => c::start(&e, cli, a),
+        C::Stats(a) => c::stats(&e, a),
+        C::Stop(a) => c::stop(&e, a),
+        C::Top(a) => c::top(&e, a),
+        C::Unpause(a) => c::pause(&e, a, false),
+        C::Update(a) => c::update(&e, a),
+        C::Wait(a) => c::wait(&e, a),
+    }
+}
+
+fn image_common(cli: &Cli, cmd: &ImageCommon) -> CmdResult {
+    use images as i;
+    let e = engine(cli)?;
+    match cmd {
+        ImageCommon::History(a) => i::history(&e, a),
+        ImageCommon::Import(a) => i::import(&e, a),
+        ImageCommon::Load(a) => saveload::load(&e, a),
+        ImageCommon::Save(a) => saveload::save(&e, a),
+        ImageCommon::Tag(a) => i::tag(&e, a),
     }
 }
 
