@@ -159,7 +159,7 @@ fn inspect_is_docker_shaped() {
         .unwrap()
         .iter()
         .any(|e| e == "X=1"));
-    assert_eq!(c["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(c["HostConfig"]["NetworkMode"], "bridge");
     assert!(c["State"].get("BerthPidStart").is_none());
     let cv: serde_json::Value =
         serde_json::from_str(&b.ok(&["container", "inspect", &name])).unwrap();

@@ -84,6 +84,8 @@ fn isolation_like_docker() {
         "run",
         "--name",
         &name,
+        "--network",
+        "none",
         "busybox",
         "sh",
         "-c",

@@ -175,6 +175,31 @@ impl Berth {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
+    /// The Linux bridges of this root's networks.
+    pub fn bridges(&self) -> Vec<String> {
+        std::fs::read_dir(self.root().join("networks"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .filter_map(|e| {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+                        v["bridge"].as_str().map(String::from)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// berth's nftables table for this root.
+    pub fn nft_table(&self) -> String {
+        use sha2::Digest;
+        let h = hex::encode(sha2::Sha256::digest(
+            self.root().display().to_string().as_bytes(),
+        ));
+        format!("berth_{}", &h[..8])
+    }
+
     /// Ids of every container (`ps -aq`).
     #[allow(dead_code)]
     pub fn ps_all(&self) -> Vec<String> {
@@ -320,6 +345,34 @@ impl Drop for Berth {
                 let _ = self.run(&args);
             }
         }
+        // Networking: no veth left on this root's bridges; then the bridges,
+        // the nft table and DNS servers go, and must be gone.
+        let bridges = self.bridges();
+        let leaked_veths: Vec<String> = bridges
+            .iter()
+            .flat_map(|b| {
+                std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        if self.root().exists() {
+            let _ = self.run(&["__teardown-networks"]);
+        }
+        let leaked_bridges: Vec<&String> = bridges
+            .iter()
+            .filter(|b| Path::new(&format!("/sys/class/net/{b}")).exists())
+            .collect();
+        let table_left = Command::new("nft")
+            .args(["list", "table", "ip", &self.nft_table()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         let leaked_mounts = mounts_under(self.dir.path());
         for m in &leaked_mounts {
             let _ = Command::new("umount").arg("-l").arg(m).status();
@@ -336,6 +389,15 @@ impl Drop for Berth {
         }
         let _ = std::fs::remove_dir_all(self.dir.path());
         if !std::thread::panicking() {
+            assert!(
+                leaked_veths.is_empty(),
+                "veths left on the bridges after `rm -f` of every container: {leaked_veths:?}"
+            );
+            assert!(
+                leaked_bridges.is_empty(),
+                "bridges left: {leaked_bridges:?}"
+            );
+            assert!(!table_left, "nft table {} left", self.nft_table());
             assert!(
                 leaked_mounts.is_empty(),
                 "still mounted after `rm -f` of every container: {leaked_mounts:?}"

@@ -73,9 +73,36 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short, long, value_name = "list")]
     pub label: Vec<String>,
-    /// Connect a container to a network (none, host)
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name)
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long, value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -220,6 +247,15 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions, Failure> {
         ulimits,
         labels,
         network: a.network.clone(),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        network_aliases: a.network_alias.clone(),
+        ip: a.ip.clone(),
+        mac_address: a.mac_address.clone(),
+        add_hosts: a.add_host.clone(),
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_options: a.dns_option.clone(),
         read_only: a.read_only,
         restart: a.restart.clone(),
         resources: resources(a)?,
@@ -1450,6 +1486,53 @@ pub fn status_text(c: &Container) -> String {
     }
 }
 
+/// docker's PORTS column: `0.0.0.0:8080->80/tcp, …`.
+pub fn ports_text(e: &Engine, c: &Container) -> String {
+    e.published_ports(c)
+        .iter()
+        .map(|(cp, ip, hp)| format!("{ip}:{hp}->{cp}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Flags of `port`.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// Container
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
+}
+
+/// `docker port`.
+pub fn port(e: &Engine, a: &PortArgs) -> CmdResult {
+    let c = e.get(&a.container)?;
+    let ports = e.published_ports(&c);
+    let want = a.port.as_ref().map(|p| {
+        if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut found = false;
+    for (cp, ip, hp) in &ports {
+        match &want {
+            Some(w) if w != cp => continue,
+            Some(_) => println!("{ip}:{hp}"),
+            None => println!("{cp} -> {ip}:{hp}"),
+        }
+        found = true;
+    }
+    if let (Some(w), false) = (&want, found) {
+        return Err(Failure::new(
+            1,
+            format!("No public port '{w}' published for {}", a.container),
+        ));
+    }
+    Ok(0)
+}
+
 fn duration_since(t: DateTime<Utc>) -> std::time::Duration {
     (Utc::now() - t).to_std().unwrap_or_default()
 }
@@ -1480,7 +1563,7 @@ fn ps_row(e: &Engine, c: &Container, a: &PsArgs) -> Value {
         "Command": go_quote(&cmd),
         "CreatedAt": c.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
         "RunningFor": units::since(c.created),
-        "Ports": "",
+        "Ports": ports_text(e, c),
         "State": c.state.status.as_str(),
         "Status": status_text(c),
         "Size": size,

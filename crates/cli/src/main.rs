@@ -5,6 +5,7 @@ mod build;
 mod containers;
 mod format;
 mod images;
+mod network;
 mod registry;
 mod saveload;
 mod system;
@@ -142,6 +143,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        cmd: network::NetworkCmd,
+    },
     /// Manage volumes
     Volume {
         #[command(subcommand)]
@@ -163,6 +169,12 @@ enum Cmd {
     /// Internal: the container monitor.
     #[command(name = "__monitor", hide = true)]
     Monitor { id: String },
+    /// Internal: a user network's DNS server.
+    #[command(name = "__dns", hide = true)]
+    Dns { dir: String, gateway: String },
+    /// Internal: removes this root's bridges, firewall table and DNS servers.
+    #[command(name = "__teardown-networks", hide = true)]
+    TeardownNetworks,
 }
 
 /// Container commands that exist both at the top (`berth stop`) and under
@@ -188,6 +200,8 @@ enum ContainerCommon {
     Logs(containers::LogsArgs),
     /// Pause all processes within one or more containers
     Pause(containers::ContainersArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(containers::PortArgs),
     /// Rename a container
     Rename(containers::RenameArgs),
     /// Restart one or more containers
@@ -435,6 +449,12 @@ fn dispatch(cli: &Cli) -> CmdResult {
         Cmd::Volume { cmd } => volumes::run(&engine(cli)?, cmd),
         Cmd::System { cmd } => system::run(&engine(cli)?, cli, cmd),
         Cmd::Monitor { id } => c::monitor(&engine(cli)?, id),
+        Cmd::Dns { dir, gateway } => network::dns(dir, gateway),
+        Cmd::TeardownNetworks => {
+            engine(cli)?.networks().teardown_all();
+            Ok(0)
+        }
+        Cmd::Network { cmd } => network::run(&engine(cli)?, cmd),
     }
 }
 
@@ -452,6 +472,7 @@ fn container_common(cli: &Cli, cmd: &ContainerCommon) -> CmdResult {
         C::Kill(a) => c::kill(&e, a),
         C::Logs(a) => c::logs(&e, a),
         C::Pause(a) => c::pause(&e, a, true),
+        C::Port(a) => c::port(&e, a),
         C::Rename(a) => c::rename(&e, a),
         C::Restart(a) => c::restart(&e, cli, a),
         C::Rm(a) => c::rm(&e, a),

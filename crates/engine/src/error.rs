@@ -70,6 +70,9 @@ pub enum Error {
     /// From the runtime.
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
+    /// From the network layer.
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
     /// A file operation on berth's own state failed.
     #[error("{context}: {source}")]
     Io {
@@ -108,6 +111,7 @@ impl Error {
             | Error::User(_) => ErrorKind::Invalid,
             Error::Image(e) => e.kind(),
             Error::Runtime(e) => e.kind(),
+            Error::Network(e) => e.kind(),
             Error::Io { .. } | Error::Corrupt { .. } => ErrorKind::Internal,
         }
     }

@@ -15,6 +15,7 @@ mod error;
 pub mod fsdiff;
 pub mod logs;
 pub mod names;
+mod net;
 pub mod opts;
 pub mod record;
 pub mod spec;
@@ -101,8 +102,26 @@ pub struct CreateOptions {
     pub ulimits: Vec<Ulimit>,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
-    /// `--network` (`none` or `host` for now).
+    /// `--network`: `bridge` (default), `none`, `host`, `container:ID` or a network name.
     pub network: String,
+    /// `-p`
+    pub publish: Vec<String>,
+    /// `-P`
+    pub publish_all: bool,
+    /// `--network-alias`
+    pub network_aliases: Vec<String>,
+    /// `--ip`
+    pub ip: Option<String>,
+    /// `--mac-address`
+    pub mac_address: Option<String>,
+    /// `--add-host`
+    pub add_hosts: Vec<String>,
+    /// `--dns`
+    pub dns: Vec<String>,
+    /// `--dns-search`
+    pub dns_search: Vec<String>,
+    /// `--dns-option`
+    pub dns_options: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
     /// `--restart`.
@@ -161,6 +180,13 @@ pub struct Engine {
     images: Store,
     volumes: volumes::Volumes,
     runtime: Libcontainer,
+    networks: berth_network::Networks,
+}
+
+/// A short stable hex id of `s`.
+pub(crate) fn short_hash(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 fn now() -> String {
@@ -287,7 +313,7 @@ fn resolv_conf(network: &str) -> String {
     out
 }
 
-const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+pub(crate) const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 impl Engine {
     /// Opens (creating if needed) the state under `root` and `runroot`.
@@ -305,6 +331,7 @@ impl Engine {
         let images = Store::open(&root)?;
         let runtime = Libcontainer::new(runroot.join("runtime"));
         Ok(Self {
+            networks: berth_network::Networks::open(&root, &runroot),
             volumes: volumes::Volumes::new(&root),
             root,
             runroot,
@@ -668,9 +695,36 @@ impl Engine {
         for opt in &o.security_opt {
             opts::parse_security_opt(opt).map_err(Error::Invalid)?;
         }
-        if !matches!(o.network.as_str(), "none" | "host" | "default" | "") {
-            return Err(Error::Invalid(format!("network {} not found", o.network)));
+        let network = match o.network.as_str() {
+            "" | "default" | "bridge" => "bridge".to_string(),
+            "none" | "host" => o.network.clone(),
+            other => match other.strip_prefix("container:") {
+                Some(c) => format!("container:{}", self.resolve(c)?),
+                None => {
+                    self.networks
+                        .get(other)
+                        .map_err(|_| Error::Invalid(format!("network {other} not found")))?
+                        .name
+                }
+            },
+        };
+        net::port_bindings(&o.publish)?;
+        for h in &o.add_hosts {
+            if !h.contains(':') {
+                return Err(Error::Invalid(format!(
+                    "invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""
+                )));
+            }
         }
+        if let Some(ip) = &o.ip {
+            ip.parse::<std::net::Ipv4Addr>()
+                .map_err(|_| Error::Invalid(format!("invalid IPv4 address: {ip}")))?;
+        }
+        let normalized = CreateOptions {
+            network,
+            ..o.clone()
+        };
+        let o = &normalized;
 
         let restart = match &o.restart {
             Some(r) => record::RestartPolicy::parse(r).map_err(Error::Invalid)?,
@@ -731,11 +785,20 @@ impl Engine {
         let dir = self.dir(id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let network = if o.network.is_empty() || o.network == "default" {
-            "none".to_string()
-        } else {
-            o.network.clone()
-        };
+        let network = o.network.clone();
+        let mut port_bindings = net::port_bindings(&o.publish)?;
+        if o.publish_all {
+            for p in &ic.exposed_ports {
+                let key = if p.contains('/') {
+                    p.clone()
+                } else {
+                    format!("{p}/tcp")
+                };
+                port_bindings
+                    .entry(key)
+                    .or_insert_with(|| vec![net::HostPort::default()]);
+            }
+        }
         let hostname = match (&o.hostname, network.as_str()) {
             (Some(h), _) => h.clone(),
             (None, "host") => rustix::system::uname()
@@ -752,7 +815,20 @@ impl Engine {
         let files = [
             ("hostname", format!("{hostname}\n")),
             ("hosts", hosts),
-            ("resolv.conf", resolv_conf(&network)),
+            ("resolv.conf", {
+                let mut rc = if o.dns.is_empty() {
+                    resolv_conf(&network)
+                } else {
+                    o.dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+                };
+                if !o.dns_search.is_empty() {
+                    rc.push_str(&format!("search {}\n", o.dns_search.join(" ")));
+                }
+                if !o.dns_options.is_empty() {
+                    rc.push_str(&format!("options {}\n", o.dns_options.join(" ")));
+                }
+                rc
+            }),
         ];
         for (f, content) in &files {
             std::fs::write(dir.join(f), content)
@@ -798,6 +874,15 @@ impl Engine {
                     r
                 },
                 seccomp_profile: None,
+                port_bindings,
+                publish_all_ports: o.publish_all,
+                extra_hosts: (!o.add_hosts.is_empty()).then(|| o.add_hosts.clone()),
+                dns: o.dns.clone(),
+                dns_search: o.dns_search.clone(),
+                dns_options: o.dns_options.clone(),
+                network_aliases: o.network_aliases.clone(),
+                ip_address: o.ip.clone().unwrap_or_default(),
+                mac_address: o.mac_address.clone().unwrap_or_default(),
             },
             config: Config {
                 hostname,
@@ -834,6 +919,7 @@ impl Engine {
         // Another command may have been tearing down at the same time and
         // left libcontainer's cgroup removal half done.
         berth_runtime::remove_cgroup(&cgroup_path(id));
+        self.teardown_network(id);
         let bundle = self.bundle(id);
         let rootfs = bundle.join("rootfs");
         if let Err(e) = berth_runtime::mount::unmount(&rootfs) {
@@ -847,7 +933,7 @@ impl Engine {
     }
 
     /// Mounts the rootfs and writes the bundle; returns the bundle dir.
-    fn prepare(&self, c: &Container) -> Result<PathBuf> {
+    fn prepare(&self, c: &Container) -> Result<(PathBuf, net::Held)> {
         let dir = self.dir(&c.id);
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         let bundle = self.bundle(&c.id);
@@ -876,10 +962,12 @@ impl Engine {
         let group = read_in_root(&rootfs, "/etc/group");
         let user = user::resolve_user(&c.config.user, passwd.as_deref(), group.as_deref())
             .map_err(|e| Error::Invalid(e.to_string()))?;
+        let (netns, held) = self.setup_network(c)?;
         let etc = spec::EtcFiles {
             hostname: &dir.join("hostname"),
             hosts: &dir.join("hosts"),
             resolv_conf: &dir.join("resolv.conf"),
+            netns: netns.as_deref(),
         };
         let spec = spec::build(c, &user, &etc)?;
         let bytes = serde_json::to_vec(&spec).map_err(|e| Error::Corrupt {
@@ -888,7 +976,7 @@ impl Engine {
         })?;
         std::fs::write(bundle.join("config.json"), bytes)
             .map_err(|e| Error::io("writing config.json", e))?;
-        Ok(bundle)
+        Ok((bundle, held))
     }
 
     /// A new (empty) volume takes what the image has at its path, as
@@ -995,7 +1083,7 @@ impl Engine {
     }
 
     fn run_task(&self, c: &mut Container, mode: Attach, lock: std::fs::File) -> Result<i32> {
-        let bundle = self.prepare(c)?;
+        let (bundle, _held) = self.prepare(c)?;
         let interactive = matches!(mode, Attach::Terminal { interactive: true });
         let mut io = TaskIo::default();
         // Without a terminal the task writes into pipes berth reads, as
@@ -1854,7 +1942,7 @@ impl Engine {
             }
         });
         v["Mounts"] = serde_json::to_value(&c.mounts).unwrap_or_default();
-        v["NetworkSettings"] = serde_json::json!({"Networks": {}});
+        v["NetworkSettings"] = self.network_settings(c);
         if let Some(o) = v.as_object_mut() {
             if let Some(s) = o.get_mut("State").and_then(|s| s.as_object_mut()) {
                 s.remove("BerthPidStart");

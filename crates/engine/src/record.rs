@@ -231,6 +231,33 @@ pub struct HostConfig {
     pub resources: Resources,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
+    /// `-p`, as docker's `PortBindings`.
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<crate::net::HostPort>>,
+    /// `-P`
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--add-host`
+    #[serde(default)]
+    pub extra_hosts: Option<Vec<String>>,
+    /// `--dns`
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--dns-search`
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--network-alias` (berth keeps it here; docker in `NetworkingConfig`).
+    #[serde(default, rename = "BerthNetworkAliases")]
+    pub network_aliases: Vec<String>,
+    /// `--ip`
+    #[serde(default, rename = "BerthIPAddress")]
+    pub ip_address: String,
+    /// `--mac-address`
+    #[serde(default, rename = "BerthMacAddress")]
+    pub mac_address: String,
 }
 
 /// A container record (`ROOT/containers/ID/container.json`).

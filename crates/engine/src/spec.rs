@@ -25,6 +25,8 @@ pub struct EtcFiles<'a> {
     pub hosts: &'a Path,
     /// Source for `/etc/resolv.conf`.
     pub resolv_conf: &'a Path,
+    /// The network namespace to join (bridge, user networks, `container:`).
+    pub netns: Option<&'a Path>,
 }
 
 /// This process's capability bounding set (`CapBnd` in /proc/self/status).
@@ -168,8 +170,9 @@ pub fn build(c: &Container, user: &ExecUser, etc: &EtcFiles<'_>) -> Result<Spec>
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    match hc.network_mode.as_str() {
-        "host" => {}
+    match (hc.network_mode.as_str(), etc.netns) {
+        ("host", _) => {}
+        (_, Some(path)) => namespaces.push(json!({"type": "network", "path": path})),
         _ => namespaces.push(json!({"type": "network"})),
     }
 
@@ -322,6 +325,7 @@ mod tests {
             hostname: p,
             hosts: p,
             resolv_conf: p,
+            netns: None,
         };
         serde_json::to_value(build(&container(hc), &user, &etc).unwrap()).unwrap()
     }
