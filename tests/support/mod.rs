@@ -191,6 +191,22 @@ impl Berth {
             .unwrap_or_default()
     }
 
+    /// The interfaces attached to this root's bridges.
+    pub fn veths(&self) -> Vec<String> {
+        self.bridges()
+            .iter()
+            .flat_map(|b| {
+                std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// berth's nftables table for this root.
     pub fn nft_table(&self) -> String {
         use sha2::Digest;
@@ -348,18 +364,15 @@ impl Drop for Berth {
         // Networking: no veth left on this root's bridges; then the bridges,
         // the nft table and DNS servers go, and must be gone.
         let bridges = self.bridges();
-        let leaked_veths: Vec<String> = bridges
-            .iter()
-            .flat_map(|b| {
-                std::fs::read_dir(format!("/sys/class/net/{b}/brif"))
-                    .map(|rd| {
-                        rd.flatten()
-                            .map(|e| e.file_name().to_string_lossy().into_owned())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
+        // A veth goes with its container's namespace, in the background.
+        let mut leaked_veths = self.veths();
+        for _ in 0..40 {
+            if leaked_veths.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            leaked_veths = self.veths();
+        }
         if self.root().exists() {
             let _ = self.run(&["__teardown-networks"]);
         }

@@ -980,10 +980,10 @@ impl<'a> Builder<'a> {
             env,
             workdir: Some(st.workdir()),
             user: (!user.is_empty()).then_some(user),
-            network: if self.req.network.is_empty() {
-                "none".into()
-            } else {
-                self.req.network.clone()
+            // RUN steps get the default bridge (so apt-get works), or --network.
+            network: match self.req.network.as_str() {
+                "" | "default" => "bridge".into(),
+                other => other.to_string(),
             },
             labels: BTreeMap::from([("io.berth.build".to_string(), "true".to_string())]),
             mounts: mounts.mounts.clone(),

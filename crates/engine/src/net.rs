@@ -257,16 +257,18 @@ impl Engine {
             )));
         }
         self.networks
-            .detach_all(&c.id, Some(&net.id))
+            .detach_all(&c.id, Some(&net.id), false)
             .map_err(net_err)
     }
 
     /// Releases the container's endpoints and namespace. Safe to call twice.
     pub(crate) fn teardown_network(&self, id: &str) {
-        if let Err(e) = self.networks.detach_all(id, None) {
+        let path = self.networks.netns_path(id);
+        // Lazily when the namespace goes too: its veths go with it.
+        if let Err(e) = self.networks.detach_all(id, None, path.exists()) {
             tracing::warn!(id, error = %e, "releasing the container's network");
         }
-        netns::remove(&self.networks.netns_path(id));
+        netns::remove(&path);
     }
 
     /// `NetworkSettings` of `docker inspect`.

@@ -210,11 +210,20 @@ fn short_hash(s: &str, n: usize) -> String {
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_file(path, data, true)
+}
+
+/// Temp file + rename; `durable` adds an fsync (network records). An
+/// endpoint record needs none: after a crash its container is gone too, and
+/// the next command's repair drops it.
+fn write_file(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let res = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if res.is_err() {
@@ -370,13 +379,21 @@ impl Networks {
         } else {
             format!("bb{}", self.tag)
         };
-        self.create_with_bridge(
+        match self.create_with_bridge(
             &CreateOptions {
                 name: DEFAULT.into(),
                 ..CreateOptions::default()
             },
             bridge,
-        )
+        ) {
+            // Another command created it meanwhile.
+            Err(Error::Exists(_)) => self
+                .list()
+                .into_iter()
+                .find(|n| n.name == DEFAULT)
+                .ok_or_else(|| Error::NotFound(DEFAULT.into())),
+            other => other,
+        }
     }
 
     /// `network create`.
@@ -661,7 +678,11 @@ impl Networks {
         let dir = self.endpoints_dir(&net.id);
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let ep_path = dir.join(format!("{}.json", req.container));
-        write_atomic(&ep_path, &serde_json::to_vec(&ep).expect("serializable"))?;
+        write_file(
+            &ep_path,
+            &serde_json::to_vec(&ep).expect("serializable"),
+            false,
+        )?;
         let res = (|| -> Result<()> {
             let mut nl = Netlink::open()?;
             let master = nl
@@ -692,7 +713,7 @@ impl Networks {
                 })?;
                 inner.add_addr(idx, ip, prefix)?;
                 inner.set_up(idx)?;
-                if default_route {
+                if default_route && !net.internal {
                     inner.add_default_route(gw)?;
                 }
                 Ok(())
@@ -737,8 +758,11 @@ impl Networks {
     }
 
     /// Disconnects a container from every network (or only `only`):
-    /// its veth, address and rules go. Safe to call twice.
-    pub fn detach_all(&self, container: &str, only: Option<&str>) -> Result<()> {
+    /// its veth, address and rules go. Safe to call twice. With `lazy`, the
+    /// caller is about to drop the container's namespace, and the kernel
+    /// removes the veth pair with it in the background: deleting it here
+    /// would wait for a network synchronization (~20 ms).
+    pub fn detach_all(&self, container: &str, only: Option<&str>, lazy: bool) -> Result<()> {
         let mut had_ports = false;
         {
             let _l = self.lock()?;
@@ -753,7 +777,9 @@ impl Networks {
                 };
                 if let Ok(ep) = serde_json::from_slice::<Endpoint>(&bytes) {
                     had_ports |= !ep.ports.is_empty();
-                    nl.del_link(&ep.veth)?;
+                    if !lazy {
+                        nl.del_link(&ep.veth)?;
+                    }
                 }
                 let _ = std::fs::remove_file(&p);
             }
