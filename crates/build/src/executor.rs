@@ -110,19 +110,6 @@ pub fn intermediate_ids(root: &Path) -> std::collections::HashSet<String> {
         .unwrap_or_default()
 }
 
-fn du(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => du(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
-}
-
 /// The images a build reads (stage bases, `COPY --from` images), for the
 /// caller to pull first.
 pub fn images_needed(req: &BuildRequest) -> Result<Vec<String>> {
@@ -161,7 +148,7 @@ pub fn prune(engine: &Engine) -> u64 {
     // RUN --mount=type=cache directories
     let mounts = root.join("builder/mounts");
     if mounts.exists() {
-        freed += du(&mounts);
+        freed += berth_engine::du(&mounts);
         let _ = std::fs::remove_dir_all(&mounts);
     }
     let layers = |e: &Engine| -> std::collections::HashSet<String> {

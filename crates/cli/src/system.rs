@@ -56,20 +56,6 @@ struct Usage {
     build_cache: (usize, usize, u64, u64),
 }
 
-/// Bytes of the regular files below `p`.
-fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
-}
-
 fn usage(e: &Engine) -> Result<Usage, crate::Failure> {
     let containers = e.list()?;
     let all_images = e.images().list()?;
@@ -135,7 +121,7 @@ fn usage(e: &Engine) -> Result<Usage, crate::Failure> {
     if let Ok(rd) = std::fs::read_dir(&mounts) {
         for d in rd.flatten() {
             mount_count += 1;
-            bsize += dir_size(&d.path());
+            bsize += berth_engine::du(&d.path());
         }
     }
     let entries = std::fs::read_dir(e.root().join("builder/cache"))

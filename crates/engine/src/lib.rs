@@ -259,7 +259,7 @@ fn check_resources(r: &record::Resources) -> Result<()> {
 }
 
 /// Bytes of the regular files below `p`.
-pub(crate) fn du(p: &Path) -> u64 {
+pub fn du(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
         return 0;
     };
