@@ -48,6 +48,17 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/pull.json" \
   --prepare "$aside podman podman-run" \
   -n "podman pull" "$PODMAN pull -q --tls-verify=false $IMG"
 
+# docker, when a daemon answers (loopback registries are insecure by default).
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/pull-docker.json" \
+    --prepare "$aside berth berth-run" \
+    -n "berth pull" "$BR pull -q $IMG" \
+    --prepare "sh -c 'docker rmi -f $IMG >/dev/null 2>&1; true'" \
+    -n "docker pull" "docker pull -q $IMG" >&2
+  docker rmi -f "$IMG" >/dev/null 2>&1 || true
+  extra="$work/pull-docker.json"
+fi
+
 rm -rf "$work/berth" "$work/berth-run"
 rss=$(/usr/bin/time -v $BR pull -q "$IMG" 2>&1 >/dev/null | awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}')
 echo "berth pull peak RSS: ${rss} KB"
@@ -62,7 +73,7 @@ hyperfine -N --runs "$RUNS" --export-json "$work/push.json" \
   --prepare "rm -rf $work/dst/data" \
   -n "podman push" "$PODMAN push -q --tls-verify=false 127.0.0.1:$DST/push:podman"
 
-python3 - "$work/pull.json" "$work/push.json" <<'PY'
+python3 - "$work/pull.json" ${extra:-} "$work/push.json" <<'PY'
 import json, sys
 for f in sys.argv[1:]:
     r = {x["command"]: x for x in json.load(open(f))["results"]}
