@@ -278,3 +278,43 @@ fn a_killed_monitor_leaves_nothing_the_next_command_does_not_reap() {
     assert!(get(port).contains('y'));
     b.ok(&["rm", "-f", &id, &id2]);
 }
+
+#[test]
+fn connect_and_disconnect_running_and_stopped_containers() {
+    let b = Berth::new();
+    let back = unique("back");
+    b.ok(&["network", "create", &back]);
+    let api = unique("api");
+    httpd(&b, "from-back", &["--name", &api, "--network", &back]);
+    // A stopped container joins at its next start, as eth1.
+    let cli = unique("cli");
+    b.ok(&[
+        "create", "--name", &cli, "busybox", "sh", "-c",
+        &format!("ls /sys/class/net | grep eth | tr '\\n' ' '; [ -e /sys/class/net/eth1 ] && for i in 1 2 3 4 5; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {api} 80 && break; sleep 0.2; done | tail -1"),
+    ]);
+    b.ok(&["network", "connect", "--alias", "client", &back, &cli]);
+    let err = b.fails(&["network", "connect", &back, &cli], 1);
+    assert!(err.contains("already exists in network"), "{err}");
+    assert_eq!(b.ok(&["start", "-a", &cli]), "eth0 eth1 from-back\n");
+    b.ok(&["network", "disconnect", &back, &cli]);
+    // Only eth0 now (the script's `[ -e eth1 ]` then fails: exit 1).
+    let out = b.command().args(["start", "-a", &cli]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "eth0 ");
+    // A running one gets the interface at once and loses it again.
+    let id = b.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    let id = id.trim();
+    b.ok(&["network", "connect", &back, id]);
+    assert_eq!(
+        b.ok(&["exec", id, "sh", "-c", "ls /sys/class/net | grep -c eth"])
+            .trim(),
+        "2"
+    );
+    b.ok(&["network", "disconnect", &back, id]);
+    assert_eq!(
+        b.ok(&["exec", id, "sh", "-c", "ls /sys/class/net | grep -c eth"])
+            .trim(),
+        "1"
+    );
+    b.ok(&["rm", "-f", id, &cli, &api]);
+    b.ok(&["network", "rm", &back]);
+}

@@ -883,6 +883,7 @@ impl Engine {
                 network_aliases: o.network_aliases.clone(),
                 ip_address: o.ip.clone().unwrap_or_default(),
                 mac_address: o.mac_address.clone().unwrap_or_default(),
+                extra_networks: Vec::new(),
             },
             config: Config {
                 hostname,

@@ -49,6 +49,19 @@ pub fn port_bindings(publish: &[String]) -> Result<BTreeMap<String, Vec<HostPort
     Ok(m)
 }
 
+/// A network joined with `network connect` (beyond `--network`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExtraNetwork {
+    /// Network name.
+    pub name: String,
+    /// `--alias`
+    pub aliases: Vec<String>,
+    /// `--ip`
+    #[serde(rename = "IPAddress")]
+    pub ip: String,
+}
+
 /// What a started container holds for its networking: host ports reserved
 /// (bound, not listening) while it runs.
 #[derive(Debug, Default)]
@@ -171,6 +184,19 @@ impl Engine {
                 return Err(net_err(e));
             }
         };
+        for (i, x) in c.host_config.extra_networks.iter().enumerate() {
+            let res = self.networks.get(&x.name).and_then(|n| {
+                let req = self
+                    .attach_request(c, x, format!("eth{}", i + 1))
+                    .map_err(|e| berth_network::Error::Invalid(e.to_string()))?;
+                self.networks.attach(&n, &path, &req, false)
+            });
+            if let Err(e) = res {
+                let _ = self.networks.detach_all(&c.id, None, false);
+                netns::remove(&path);
+                return Err(net_err(e));
+            }
+        }
         // /etc/hosts with its own address, and the network's DNS.
         let dir = self.dir(&c.id);
         let mut hosts = crate::HOSTS.to_string();
@@ -186,8 +212,23 @@ impl Engine {
             }
         }
         std::fs::write(dir.join("hosts"), hosts).map_err(|e| Error::io("writing hosts", e))?;
-        if net.name != berth_network::DEFAULT && c.host_config.dns.is_empty() {
-            let mut rc = format!("nameserver {}\n", net.gateway);
+        // On a user network (the first, or one joined by `network connect`),
+        // names resolve through that network's DNS.
+        let user_net = std::iter::once(net.clone())
+            .chain(
+                c.host_config
+                    .extra_networks
+                    .iter()
+                    .filter_map(|x| self.networks.get(&x.name).ok()),
+            )
+            .find(|n| n.name != berth_network::DEFAULT);
+        if c.host_config.dns.is_empty() {
+            // The host's resolvers on the default bridge (as at create; a
+            // network disconnected since must not stay the nameserver).
+            let mut rc = match user_net {
+                Some(un) => format!("nameserver {}\n", un.gateway),
+                None => crate::resolv_conf("bridge"),
+            };
             for s in &c.host_config.dns_search {
                 rc.push_str(&format!("search {s}\n"));
             }
@@ -203,7 +244,8 @@ impl Engine {
         Ok((Some(path), Held { _ports: fds }))
     }
 
-    /// `network connect`: a running container gets another interface.
+    /// `network connect`: recorded, so every start joins it; a running
+    /// container gets the interface at once.
     pub fn network_connect(
         &self,
         network: &str,
@@ -211,51 +253,95 @@ impl Engine {
         aliases: &[String],
         ip: Option<&str>,
     ) -> Result<()> {
-        let c = self.get(reference)?;
         let net = self.networks.get(network).map_err(net_err)?;
-        if !c.state.running || !self.networks.netns_path(&c.id).exists() {
-            return Err(Error::Invalid(format!(
-                "container {} is not running on a bridge network: berth connects running containers only",
-                c.short_name()
-            )));
+        if let Some(ip) = ip {
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| Error::Invalid(format!("invalid IP address: {ip}")))?;
         }
-        let n = self.networks.endpoints_of(&c.id).len();
-        let req = AttachRequest {
+        let extra = ExtraNetwork {
+            name: net.name.clone(),
+            aliases: aliases.to_vec(),
+            ip: ip.unwrap_or_default().to_string(),
+        };
+        let (c, ()) = self.modify(reference, |c| {
+            let mode = c.host_config.network_mode.as_str();
+            if matches!(mode, "none" | "host") || mode.starts_with("container:") {
+                return Err(Error::Invalid(format!(
+                    "container cannot be disconnected from host network or connected to host network: network mode {mode}"
+                )));
+            }
+            if mode == net.name || c.host_config.extra_networks.iter().any(|e| e.name == net.name) {
+                return Err(Error::Invalid(format!(
+                    "endpoint with name {} already exists in network {}",
+                    c.short_name(),
+                    net.name
+                )));
+            }
+            c.host_config.extra_networks.push(extra.clone());
+            Ok(())
+        })?;
+        if c.state.running && self.networks.netns_path(&c.id).exists() {
+            let n = self.networks.endpoints_of(&c.id).len();
+            let req = self.attach_request(&c, &extra, format!("eth{n}"))?;
+            if let Err(e) =
+                self.networks
+                    .attach(&net, &self.networks.netns_path(&c.id), &req, false)
+            {
+                let _ = self.modify(&c.id, |c| {
+                    c.host_config.extra_networks.retain(|x| x.name != net.name);
+                    Ok(())
+                });
+                return Err(net_err(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn attach_request(
+        &self,
+        c: &Container,
+        x: &ExtraNetwork,
+        ifname: String,
+    ) -> Result<AttachRequest> {
+        Ok(AttachRequest {
             container: c.id.clone(),
             name: c.short_name().to_string(),
-            aliases: aliases.to_vec(),
-            ip: match ip {
-                None => None,
-                Some(s) => Some(
+            aliases: x.aliases.clone(),
+            ip: match x.ip.as_str() {
+                "" => None,
+                s => Some(
                     s.parse()
                         .map_err(|_| Error::Invalid(format!("invalid IP address: {s}")))?,
                 ),
             },
             mac: None,
             ports: Vec::new(),
-            ifname: format!("eth{n}"),
-        };
-        self.networks
-            .attach(&net, &self.networks.netns_path(&c.id), &req, false)
-            .map_err(net_err)?;
-        Ok(())
+            ifname,
+        })
     }
 
     /// `network disconnect`.
     pub fn network_disconnect(&self, network: &str, reference: &str) -> Result<()> {
-        let c = self.get(reference)?;
         let net = self.networks.get(network).map_err(net_err)?;
-        if !self
-            .networks
-            .endpoints_of(&c.id)
-            .iter()
-            .any(|(n, _)| n.id == net.id)
-        {
-            return Err(Error::Invalid(format!(
-                "container {} is not connected to network {}",
-                c.id, net.name
-            )));
-        }
+        let (c, ()) = self.modify(reference, |c| {
+            if !c.host_config.extra_networks.iter().any(|e| e.name == net.name)
+                && c.host_config.network_mode != net.name
+            {
+                return Err(Error::Invalid(format!(
+                    "container {} is not connected to network {}",
+                    c.id, net.name
+                )));
+            }
+            if c.host_config.network_mode == net.name {
+                return Err(Error::Invalid(format!(
+                    "container {} is connected to {} by --network: berth cannot take its first network away",
+                    c.short_name(),
+                    net.name
+                )));
+            }
+            c.host_config.extra_networks.retain(|e| e.name != net.name);
+            Ok(())
+        })?;
         self.networks
             .detach_all(&c.id, Some(&net.id), false)
             .map_err(net_err)

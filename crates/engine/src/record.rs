@@ -258,6 +258,9 @@ pub struct HostConfig {
     /// `--mac-address`
     #[serde(default, rename = "BerthMacAddress")]
     pub mac_address: String,
+    /// Networks added by `network connect`, joined at every start.
+    #[serde(default, rename = "BerthExtraNetworks")]
+    pub extra_networks: Vec<crate::net::ExtraNetwork>,
 }
 
 /// A container record (`ROOT/containers/ID/container.json`).

@@ -121,6 +121,47 @@ fn question(q: &[u8]) -> Option<(String, u16, usize)> {
     Some((labels.join("."), qtype, i + 4))
 }
 
+/// The network dirs (siblings of `dir`) the container at `src` is on:
+/// names resolve across every network the asking container shares.
+fn networks_of(dir: &Path, src: Option<Ipv4Addr>) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let Some(src) = src else { return out };
+    let Some(container) = endpoints(dir)
+        .into_iter()
+        .find(|e| e.ip.parse() == Ok(src))
+        .map(|e| e.container)
+    else {
+        return out;
+    };
+    if let Some(parent) = dir.parent() {
+        for d in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let p = d.path();
+            if p != dir
+                && p.join("endpoints")
+                    .join(format!("{container}.json"))
+                    .exists()
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn endpoints(dir: &Path) -> Vec<Endpoint> {
+    std::fs::read_dir(dir.join("endpoints"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn lookup_all(dirs: &[std::path::PathBuf], name: &str) -> Option<Ipv4Addr> {
+    dirs.iter().find_map(|d| lookup(d, name))
+}
+
 fn lookup(dir: &Path, name: &str) -> Option<Ipv4Addr> {
     let rd = std::fs::read_dir(dir.join("endpoints")).ok()?;
     for e in rd.flatten() {
@@ -138,9 +179,9 @@ fn lookup(dir: &Path, name: &str) -> Option<Ipv4Addr> {
 }
 
 /// The reply to `q` from our own names, `None` to forward it.
-fn answer(dir: &Path, q: &[u8]) -> Option<Vec<u8>> {
+fn answer(dirs: &[std::path::PathBuf], q: &[u8]) -> Option<Vec<u8>> {
     let (name, qtype, end) = question(q)?;
-    let ip = lookup(dir, &name)?;
+    let ip = lookup_all(dirs, &name)?;
     let mut r = q[..end].to_vec();
     r[2] = 0x84 | (q[2] & 0x01); // QR, AA, RD as asked
     r[3] = 0x80; // RA, NOERROR
@@ -171,7 +212,11 @@ pub fn serve(dir: &Path, gateway: &str) -> Result<()> {
             continue;
         };
         let q = &buf[..n];
-        if let Some(r) = answer(dir, q) {
+        let src = match from {
+            SocketAddr::V4(a) => Some(*a.ip()),
+            SocketAddr::V6(_) => None,
+        };
+        if let Some(r) = answer(&networks_of(dir, src), q) {
             let _ = sock.send_to(&r, from);
             continue;
         }
@@ -223,13 +268,13 @@ mod tests {
         let q = [
             0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'W', b'w', b'w', 0, 0, 1, 0, 1,
         ];
-        let r = answer(d.path(), &q).unwrap();
+        let r = answer(&[d.path().to_path_buf()], &q).unwrap();
         assert_eq!(&r[..2], &[0x12, 0x34]);
         assert_eq!(r[7], 1);
         assert_eq!(&r[r.len() - 4..], &[10, 90, 0, 2]);
         let q2 = [
             0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'x', b'y', b'z', 0, 0, 1, 0, 1,
         ];
-        assert!(answer(d.path(), &q2).is_none());
+        assert!(answer(&[d.path().to_path_buf()], &q2).is_none());
     }
 }

@@ -381,7 +381,9 @@ impl Networks {
         };
         // `BERTH_BRIDGE_SUBNET` (e.g. `10.123.0.0/16`) picks the default
         // network's subnet instead of the first free /16 from 10.89.0.0.
-        let subnet = std::env::var("BERTH_BRIDGE_SUBNET").ok().filter(|s| !s.is_empty());
+        let subnet = std::env::var("BERTH_BRIDGE_SUBNET")
+            .ok()
+            .filter(|s| !s.is_empty());
         match self.create_with_bridge(
             &CreateOptions {
                 name: DEFAULT.into(),
