@@ -323,3 +323,23 @@ fn onbuild_triggers_run_in_the_child_build() {
     let ob = b.ok(&["image", "inspect", "-f", "{{json .Config.OnBuild}}", &child]);
     assert_eq!(ob.trim(), "null");
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let b = Berth::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 1 && echo a > /a\nFROM busybox AS b\nRUN sleep 1 && echo b > /b\nFROM busybox AS unused\nRUN echo never > /x\nFROM busybox\nCOPY --from=a /a /\nCOPY --from=b /b /\nCMD [\"cat\", \"/a\", \"/b\"]\n",
+    )]);
+    let tag = unique("ab");
+    let out = build(&b, ctx.path(), &["-t", &tag]);
+    assert!(
+        out.contains("Building stages a, b at the same time"),
+        "{out}"
+    );
+    assert!(!out.contains("echo never"), "{out}");
+    assert_eq!(b.ok(&["run", "--rm", &tag]), "a\nb\n");
+    // The main build found both stages in the cache the children filled.
+    assert_eq!(out.matches("Using cache").count(), 2, "{out}");
+    assert!(b.ps_all().is_empty());
+}

@@ -134,6 +134,33 @@ pub fn images_needed(req: &BuildRequest) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Named stages the target needs that can build at the same time, wave by
+/// wave (each wave's stages depend only on earlier waves). The caller builds
+/// them in separate processes (each forks containers, so no threads), which
+/// fills the cache; the main build then takes them from it.
+pub fn concurrent_stages(req: &BuildRequest) -> Result<Vec<Vec<String>>> {
+    let df = parse_dockerfile(&req.dockerfile)?;
+    let plan = Plan::new(
+        &df,
+        &BuildOptions {
+            target: req.target.clone(),
+            build_args: req.build_args.clone(),
+            ..BuildOptions::default()
+        },
+    )?;
+    Ok(plan
+        .levels()
+        .into_iter()
+        .map(|wave| {
+            wave.into_iter()
+                .filter(|&s| s != plan.target)
+                .filter_map(|s| plan.stages[s].name.clone())
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| w.len() > 1)
+        .collect())
+}
+
 /// `builder prune`: forgets the build cache and removes the intermediate
 /// images nothing else uses. Returns the bytes the cache entries took.
 pub fn prune(engine: &Engine) -> u64 {

@@ -227,6 +227,9 @@ pub fn build(e: &Engine, cli: &crate::Cli, a: &BuildArgs) -> CmdResult {
             crate::containers::pull_child(cli, &image).map_err(|f| fail(f.msg))?;
         }
     }
+    if !a.no_cache && a.context != "-" && a.file.as_deref() != Some("-") {
+        prebuild_concurrently(cli, a, &req, &context)?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut b = Builder::new(e, &req, &mut out).map_err(|err| fail(err.to_string()))?;
@@ -240,6 +243,65 @@ pub fn build(e: &Engine, cli: &crate::Cli, a: &BuildArgs) -> CmdResult {
         std::fs::write(f, &id).map_err(|err| fail(format!("writing {f}: {err}")))?;
     }
     Ok(0)
+}
+
+/// Builds the independent stages of each wave at the same time, each in a
+/// child `berth build -q --target STAGE` (this process must stay
+/// single-threaded); the main build then finds them in the cache. A child's
+/// failure is left for the main build to meet and report.
+fn prebuild_concurrently(
+    cli: &crate::Cli,
+    a: &BuildArgs,
+    req: &BuildRequest,
+    context: &Path,
+) -> Result<(), Failure> {
+    let waves = berth_build::executor::concurrent_stages(req).map_err(|e| fail(e.to_string()))?;
+    if waves.is_empty() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    let file = match &a.file {
+        Some(f) if Path::new(f).exists() || Path::new(f).is_absolute() => PathBuf::from(f),
+        Some(f) => context.join(f),
+        None => context.join("Dockerfile"),
+    };
+    for wave in waves {
+        if !a.quiet {
+            println!("Building stages {} at the same time", wave.join(", "));
+        }
+        let children: Vec<_> = wave
+            .iter()
+            .filter_map(|stage| {
+                let mut c = std::process::Command::new(&exe);
+                c.arg("--root")
+                    .arg(&cli.root)
+                    .arg("--runroot")
+                    .arg(&cli.runroot)
+                    .arg("--log-level")
+                    .arg(&cli.log_level)
+                    .args(["build", "-q", "--target", stage, "-f"])
+                    .arg(&file);
+                for b in &a.build_arg {
+                    c.args(["--build-arg", b]);
+                }
+                for s in &a.secret {
+                    c.args(["--secret", s]);
+                }
+                if !a.network.is_empty() {
+                    c.args(["--network", &a.network]);
+                }
+                c.arg(context)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                c.spawn().ok()
+            })
+            .collect();
+        for mut ch in children {
+            let _ = ch.wait();
+        }
+    }
+    Ok(())
 }
 
 fn go_arch() -> &'static str {
