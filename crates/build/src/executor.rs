@@ -110,18 +110,26 @@ pub fn intermediate_ids(root: &Path) -> std::collections::HashSet<String> {
         .unwrap_or_default()
 }
 
+/// The plan of a request's Dockerfile.
+fn plan_of(req: &BuildRequest) -> Result<Plan> {
+    let df = parse_dockerfile(&req.dockerfile)?;
+    Ok(Plan::new(&df, &BuildRequest::options(req))?)
+}
+
+impl BuildRequest {
+    fn options(&self) -> BuildOptions {
+        BuildOptions {
+            target: self.target.clone(),
+            build_args: self.build_args.clone(),
+            ..BuildOptions::default()
+        }
+    }
+}
+
 /// The images a build reads (stage bases, `COPY --from` images), for the
 /// caller to pull first.
 pub fn images_needed(req: &BuildRequest) -> Result<Vec<String>> {
-    let df = parse_dockerfile(&req.dockerfile)?;
-    let plan = Plan::new(
-        &df,
-        &BuildOptions {
-            target: req.target.clone(),
-            build_args: req.build_args.clone(),
-            ..BuildOptions::default()
-        },
-    )?;
+    let plan = plan_of(req)?;
     let mut out: Vec<String> = Vec::new();
     for &s in &plan.order {
         let st = &plan.stages[s];
@@ -139,15 +147,7 @@ pub fn images_needed(req: &BuildRequest) -> Result<Vec<String>> {
 /// them in separate processes (each forks containers, so no threads), which
 /// fills the cache; the main build then takes them from it.
 pub fn concurrent_stages(req: &BuildRequest) -> Result<Vec<Vec<String>>> {
-    let df = parse_dockerfile(&req.dockerfile)?;
-    let plan = Plan::new(
-        &df,
-        &BuildOptions {
-            target: req.target.clone(),
-            build_args: req.build_args.clone(),
-            ..BuildOptions::default()
-        },
-    )?;
+    let plan = plan_of(req)?;
     Ok(plan
         .levels()
         .into_iter()
@@ -415,13 +415,7 @@ impl<'a> Builder<'a> {
 
     /// Builds the target; tags it; returns its id.
     pub fn build(&mut self) -> Result<String> {
-        let df = parse_dockerfile(&self.req.dockerfile)?;
-        let opts = BuildOptions {
-            target: self.req.target.clone(),
-            build_args: self.req.build_args.clone(),
-            ..BuildOptions::default()
-        };
-        let plan = Plan::new(&df, &opts)?;
+        let plan = plan_of(self.req)?;
         self.plan_stage_names = plan.stages.iter().map(|s| s.name.clone()).collect();
         let tags = self
             .req
