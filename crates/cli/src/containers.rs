@@ -402,17 +402,11 @@ pub fn update(e: &Engine, a: &UpdateArgs) -> CmdResult {
         u.restart =
             Some(berth_engine::record::RestartPolicy::parse(r).map_err(|m| Failure::new(1, m))?);
     }
-    let mut code = 0;
-    for name in &a.containers {
-        match e.update(name, &u) {
-            Ok(_) => println!("{name}"),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    for_each(&a.containers, |name| {
+        e.update(name, &u)
+            .map(|_| name.to_string())
+            .map_err(|err| err.to_string())
+    })
 }
 
 fn io_msg(e: &std::io::Error) -> String {
@@ -671,16 +665,18 @@ fn signal_arg(s: &Option<String>) -> Result<Option<i32>, Failure> {
         .transpose()
 }
 
-/// `docker stop`.
-pub fn stop(e: &Engine, a: &StopArgs) -> CmdResult {
-    let sig = signal_arg(&a.signal)?;
-    let timeout = std::time::Duration::from_secs(a.time.unwrap_or(10));
+/// docker's multi-container commands: `f` on each container named, its
+/// line printed, each failure reported on stderr, exit 1 if any failed.
+pub(crate) fn for_each(
+    names: &[String],
+    mut f: impl FnMut(&str) -> Result<String, String>,
+) -> CmdResult {
     let mut failed = false;
-    for name in &a.containers {
-        match e.stop(name, sig, timeout) {
-            Ok(()) => println!("{name}"),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
+    for name in names {
+        match f(name) {
+            Ok(line) => println!("{line}"),
+            Err(msg) => {
+                eprintln!("Error response from daemon: {msg}");
                 failed = true;
             }
         }
@@ -688,26 +684,29 @@ pub fn stop(e: &Engine, a: &StopArgs) -> CmdResult {
     Ok(u8::from(failed))
 }
 
+/// `docker stop`.
+pub fn stop(e: &Engine, a: &StopArgs) -> CmdResult {
+    let sig = signal_arg(&a.signal)?;
+    let timeout = std::time::Duration::from_secs(a.time.unwrap_or(10));
+    for_each(&a.containers, |name| {
+        e.stop(name, sig, timeout)
+            .map(|()| name.to_string())
+            .map_err(|err| err.to_string())
+    })
+}
+
 /// `docker restart`.
 pub fn restart(e: &Engine, cli: &Cli, a: &StopArgs) -> CmdResult {
     let sig = signal_arg(&a.signal)?;
     let timeout = std::time::Duration::from_secs(a.time.unwrap_or(10));
-    let mut failed = false;
-    for name in &a.containers {
-        let res = e
-            .stop(name, sig, timeout)
+    for_each(&a.containers, |name| {
+        e.stop(name, sig, timeout)
             .map_err(Failure::from)
             .and_then(|()| e.get(name).map_err(Failure::from))
-            .and_then(|c| start_detached(e, cli, &c));
-        match res {
-            Ok(()) => println!("{name}"),
-            Err(f) => {
-                eprintln!("Error response from daemon: {}", f.msg);
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+            .and_then(|c| start_detached(e, cli, &c))
+            .map(|()| name.to_string())
+            .map_err(|f| f.msg)
+    })
 }
 
 /// Flags of `kill`.
@@ -724,21 +723,13 @@ pub struct KillArgs {
 /// `docker kill`.
 pub fn kill(e: &Engine, a: &KillArgs) -> CmdResult {
     let sig = berth_engine::opts::parse_signal(&a.signal).map_err(|m| Failure::new(1, m))?;
-    let mut failed = false;
-    for name in &a.containers {
-        match e.kill(name, sig) {
-            Ok(_) => println!("{name}"),
-            Err(berth_engine::Error::BadState { .. }) => {
-                eprintln!("Error response from daemon: cannot kill container: {name}: container {name} is not running");
-                failed = true;
-            }
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+    for_each(&a.containers, |name| match e.kill(name, sig) {
+        Ok(_) => Ok(name.to_string()),
+        Err(berth_engine::Error::BadState { .. }) => Err(format!(
+            "cannot kill container: {name}: container {name} is not running"
+        )),
+        Err(err) => Err(err.to_string()),
+    })
 }
 
 /// Flags of `wait`.
@@ -751,17 +742,11 @@ pub struct WaitArgs {
 
 /// `docker wait`.
 pub fn wait(e: &Engine, a: &WaitArgs) -> CmdResult {
-    let mut failed = false;
-    for name in &a.containers {
-        match e.wait_exit(name, None) {
-            Ok(code) => println!("{code}"),
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+    for_each(&a.containers, |name| {
+        e.wait_exit(name, None)
+            .map(|code| code.to_string())
+            .map_err(|err| err.to_string())
+    })
 }
 
 /// Containers, for `pause`/`unpause`.
@@ -774,21 +759,11 @@ pub struct ContainersArgs {
 
 /// `docker pause` (`paused`) / `docker unpause`.
 pub fn pause(e: &Engine, a: &ContainersArgs, paused: bool) -> CmdResult {
-    let mut failed = false;
-    for name in &a.containers {
-        match e.set_paused(name, paused) {
-            Ok(_) => println!("{name}"),
-            Err(berth_engine::Error::BadState { what, .. }) => {
-                eprintln!("Error response from daemon: {what}");
-                failed = true;
-            }
-            Err(err) => {
-                eprintln!("Error response from daemon: {err}");
-                failed = true;
-            }
-        }
-    }
-    Ok(u8::from(failed))
+    for_each(&a.containers, |name| match e.set_paused(name, paused) {
+        Ok(_) => Ok(name.to_string()),
+        Err(berth_engine::Error::BadState { what, .. }) => Err(what),
+        Err(err) => Err(err.to_string()),
+    })
 }
 
 /// Flags of `rename`.
